@@ -1,0 +1,107 @@
+import { Hono } from 'hono'
+import { cors } from 'hono/cors'
+import type { Config } from './config'
+import type { AppEnv } from './context'
+import { resolveRequestId, sendError } from './envelope'
+import { ApiError } from './errors'
+import { describeError, log } from './log'
+import { refreshSecret } from './rotate'
+
+export const ROUTE = '/admin/clients/:id/refresh_secret'
+
+/** Headers that mark the method deprecated: RFC 9745 `Deprecation`, RFC 8594 `Sunset`, `Link`. */
+export function deprecationHeaders(deprecation: Config['deprecation']): Record<string, string> {
+  const headers: Record<string, string> = {
+    Deprecation: `@${Math.floor(deprecation.date.getTime() / 1000)}`,
+  }
+  if (deprecation.sunset !== undefined) headers.Sunset = deprecation.sunset.toUTCString()
+
+  const links: string[] = []
+  if (deprecation.link !== undefined) {
+    links.push(`<${deprecation.link}>; rel="deprecation"; type="text/html"`)
+  }
+  if (deprecation.successor !== undefined) {
+    links.push(`<${deprecation.successor}>; rel="successor-version"`)
+  }
+  if (links.length > 0) headers.Link = links.join(', ')
+  return headers
+}
+
+function methodNotAllowed(): ApiError {
+  return new ApiError(405, 'method_not_allowed', 'This route accepts PATCH only.', {
+    headers: { Allow: 'PATCH' },
+  })
+}
+
+/** Builds the Hono app for one validated configuration. */
+export function createApp(config: Config): Hono<AppEnv> {
+  const app = new Hono<AppEnv>()
+  const routeHeaders = deprecationHeaders(config.deprecation)
+
+  app.use(async (c, next) => {
+    const started = Date.now()
+    c.set('config', config)
+    c.set('requestId', resolveRequestId(c.req.header('x-request-id')))
+    c.set('logFields', {})
+
+    await next()
+
+    const fields = c.get('logFields')
+    log(c.res.status >= 500 ? 'error' : 'info', 'request', {
+      request_id: c.get('requestId'),
+      method: c.req.method,
+      route: c.req.routePath === '/*' ? null : c.req.routePath,
+      status: c.res.status,
+      duration_ms: Date.now() - started,
+      outcome: fields.outcome ?? (c.res.status < 400 ? 'ok' : 'error'),
+      client_id: fields.client_id ?? null,
+      user_id: fields.user_id ?? null,
+    })
+  })
+
+  if (config.corsOrigins.length > 0) {
+    app.use(
+      ROUTE,
+      cors({
+        origin: config.corsOrigins,
+        allowMethods: ['PATCH'],
+        allowHeaders: ['Authorization', 'Content-Type', 'x-request-id'],
+        exposeHeaders: ['x-request-id', 'Deprecation', 'Sunset', 'Link', 'Retry-After'],
+        maxAge: 600,
+      }),
+    )
+  }
+
+  app.use(ROUTE, async (c, next) => {
+    c.set('routeHeaders', routeHeaders)
+    await next()
+  })
+
+  app.patch(ROUTE, refreshSecret)
+  app.all(ROUTE, () => {
+    throw methodNotAllowed()
+  })
+
+  app.notFound((c) => sendError(c, new ApiError(404, 'not_found', 'No route matches this path.')))
+
+  app.onError((error, c) => {
+    const fields = c.get('logFields')
+    if (error instanceof ApiError) {
+      fields.outcome = error.reason
+      if (error.status >= 500 || error.cause !== undefined) {
+        log(error.status >= 500 ? 'error' : 'warn', 'request failed', {
+          request_id: c.get('requestId'),
+          reason: error.reason,
+          ...describeError(error.cause),
+        })
+      }
+      return sendError(c, error)
+    }
+
+    fields.outcome = 'internal_error'
+    log('error', 'unexpected error', { request_id: c.get('requestId'), ...describeError(error) })
+    return sendError(c, new ApiError(500, 'internal_error', 'An unexpected error occurred.'))
+  })
+
+  return app
+}
