@@ -3,8 +3,8 @@ import { ApiError, validationFailed } from './errors'
 /** Request bodies larger than this are rejected with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 16 * 1024
 
-/** The JSON object fields this version of the method accepts. None are defined yet. */
-const KNOWN_FIELDS = new Set<string>()
+/** The JSON object fields this version of the method accepts. */
+const KNOWN_FIELDS = new Set(['previous_secret_expires_in', 'revoke_previous'])
 
 async function readLimited(request: Request): Promise<string> {
   const declared = request.headers.get('content-length')

@@ -1,4 +1,5 @@
 import type { JSONWebKeySet } from 'jose'
+import { decodeBase64url } from './base64url'
 
 /** Bindings and variables of the Worker, as declared in wrangler.toml and .dev.vars. */
 export interface Env {
@@ -18,6 +19,12 @@ export interface Env {
   DEPRECATION_LINK?: string
   SUCCESSOR_LINK?: string
   CORS_ORIGINS?: string
+  JWT_TYP?: string
+  GRACE_PERIOD_MAX?: string
+  GRACE_PERIOD_DEFAULT?: string
+  IDEMPOTENCY_TTL?: string
+  ROTATION_RATE_LIMIT?: string
+  ROTATION_RATE_WINDOW?: string
 }
 
 /** A key of the secret hash: its id, recorded in every hash, and its raw bytes. */
@@ -33,6 +40,8 @@ export interface Config {
   algorithms: string[]
   clockTolerance: number
   clientIdClaim: 'client_id' | 'azp' | 'cid'
+  /** The required `typ` header (such as `at+jwt`, RFC 9068), or undefined to accept any. */
+  tokenType: string | undefined
   pepper: PepperKey
   retiredPeppers: PepperKey[]
   deprecation: {
@@ -42,6 +51,12 @@ export interface Config {
     successor?: string
   }
   corsOrigins: string[]
+  /** Seconds. */
+  gracePeriod: { max: number; default: number }
+  /** Seconds that a response is kept for Idempotency-Key retries. */
+  idempotencyTtl: number
+  /** Rotations per client per window; a limit of 0 turns the limit off. Window in seconds. */
+  rateLimit: { limit: number; window: number }
 }
 
 /** Invalid or missing configuration; `setting` names the variable to fix. */
@@ -75,7 +90,13 @@ const DEFAULT_CLOCK_TOLERANCE = 30
 const MAX_CLOCK_TOLERANCE = 300
 const MIN_PEPPER_BYTES = 32
 const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/
-const BASE64URL_PATTERN = /^[A-Za-z0-9_-]+$/
+
+const DEFAULT_GRACE_PERIOD_MAX = 7 * 24 * 3600
+const DEFAULT_IDEMPOTENCY_TTL = 600
+const MAX_IDEMPOTENCY_TTL = 24 * 3600
+const DEFAULT_RATE_LIMIT = 5
+const DEFAULT_RATE_WINDOW = 3600
+const MAX_SECONDS = 365 * 24 * 3600
 
 /** The date the method is reported deprecated when DEPRECATION_DATE is not set. */
 export const DEFAULT_DEPRECATION_DATE = '2026-01-01T00:00:00Z'
@@ -158,40 +179,54 @@ function parseAlgorithms(value: string): string[] {
   return algorithms
 }
 
-function parseClockTolerance(value: string | undefined): number {
-  if (value === undefined) return DEFAULT_CLOCK_TOLERANCE
-
-  const seconds = Number(value)
-  if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_CLOCK_TOLERANCE) {
-    throw new ConfigError(
-      'JWT_CLOCK_TOLERANCE',
-      `must be a whole number of seconds from 0 to ${MAX_CLOCK_TOLERANCE}`,
-    )
-  }
-  return seconds
-}
-
 function parseClientIdClaim(value: string | undefined): Config['clientIdClaim'] {
   if (value === undefined) return 'client_id'
   if (value === 'client_id' || value === 'azp' || value === 'cid') return value
   throw new ConfigError('CLIENT_ID_CLAIM', 'must be one of client_id, azp, cid')
 }
 
-function decodeBase64url(value: string): Uint8Array {
-  const base64 = value.replace(/-/g, '+').replace(/_/g, '/')
-  const binary = atob(base64 + '='.repeat((4 - (base64.length % 4)) % 4))
-  return Uint8Array.from(binary, (char) => char.charCodeAt(0))
+function parseWholeNumber(
+  env: Env,
+  setting: keyof Env,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = optional(env, setting)
+  if (value === undefined) return fallback
+
+  const number = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < min || number > max) {
+    throw new ConfigError(setting, `must be a whole number from ${min} to ${max}`)
+  }
+  return number
+}
+
+function parseTokenType(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  if (!/^[A-Za-z0-9.+/-]{1,64}$/.test(value)) {
+    throw new ConfigError('JWT_TYP', 'must be a media type such as at+jwt')
+  }
+  return value
+}
+
+function parseGracePeriod(env: Env): Config['gracePeriod'] {
+  const max = parseWholeNumber(env, 'GRACE_PERIOD_MAX', DEFAULT_GRACE_PERIOD_MAX, 0, MAX_SECONDS)
+  const fallback = parseWholeNumber(env, 'GRACE_PERIOD_DEFAULT', 0, 0, MAX_SECONDS)
+  if (fallback > max) {
+    throw new ConfigError('GRACE_PERIOD_DEFAULT', `must not exceed GRACE_PERIOD_MAX (${max})`)
+  }
+  return { max, default: fallback }
 }
 
 function parsePepperKey(setting: string, id: string, encoded: string): PepperKey {
   if (!KEY_ID_PATTERN.test(id)) {
     throw new ConfigError(setting, 'key ids must be 1 to 32 characters of A-Z, a-z, 0-9, _ or -')
   }
-  if (!BASE64URL_PATTERN.test(encoded)) {
+  const key = decodeBase64url(encoded)
+  if (key === undefined) {
     throw new ConfigError(setting, 'keys must be Base64url without padding')
   }
-
-  const key = decodeBase64url(encoded)
   if (key.length < MIN_PEPPER_BYTES) {
     throw new ConfigError(setting, `keys must decode to at least ${MIN_PEPPER_BYTES} bytes`)
   }
@@ -297,7 +332,13 @@ export function parseConfig(env: Env): Config {
     issuer: required(env, 'JWT_ISSUER'),
     audience: required(env, 'JWT_AUDIENCE'),
     algorithms: parseAlgorithms(optional(env, 'JWT_ALGORITHMS') ?? DEFAULT_ALGORITHMS),
-    clockTolerance: parseClockTolerance(optional(env, 'JWT_CLOCK_TOLERANCE')),
+    clockTolerance: parseWholeNumber(
+      env,
+      'JWT_CLOCK_TOLERANCE',
+      DEFAULT_CLOCK_TOLERANCE,
+      0,
+      MAX_CLOCK_TOLERANCE,
+    ),
     clientIdClaim: parseClientIdClaim(optional(env, 'CLIENT_ID_CLAIM')),
     pepper,
     retiredPeppers: parseRetiredPeppers(optional(env, 'SECRET_PEPPERS_RETIRED'), pepper.id),
@@ -308,5 +349,18 @@ export function parseConfig(env: Env): Config {
       successor: parseLink('SUCCESSOR_LINK', optional(env, 'SUCCESSOR_LINK')),
     },
     corsOrigins: parseOrigins(optional(env, 'CORS_ORIGINS')),
+    tokenType: parseTokenType(optional(env, 'JWT_TYP')),
+    gracePeriod: parseGracePeriod(env),
+    idempotencyTtl: parseWholeNumber(
+      env,
+      'IDEMPOTENCY_TTL',
+      DEFAULT_IDEMPOTENCY_TTL,
+      1,
+      MAX_IDEMPOTENCY_TTL,
+    ),
+    rateLimit: {
+      limit: parseWholeNumber(env, 'ROTATION_RATE_LIMIT', DEFAULT_RATE_LIMIT, 0, 1_000_000),
+      window: parseWholeNumber(env, 'ROTATION_RATE_WINDOW', DEFAULT_RATE_WINDOW, 1, MAX_SECONDS),
+    },
   }
 }

@@ -65,6 +65,10 @@ export function sendError(c: Context<AppEnv>, error: ApiError): Response {
   return sendJson(c, error.status, body, error.headers)
 }
 
-export function sendData(c: Context<AppEnv>, data: unknown): Response {
-  return sendJson(c, 200, { meta: buildMeta(c.req.url, 200, c.get('requestId')), data })
+export function sendData(
+  c: Context<AppEnv>,
+  data: unknown,
+  extra: Record<string, string> = {},
+): Response {
+  return sendJson(c, 200, { meta: buildMeta(c.req.url, 200, c.get('requestId')), data }, extra)
 }

@@ -1,19 +1,45 @@
 import type { Context } from 'hono'
 import { readRequestBody } from './body'
+import type { Config, PepperKey } from './config'
 import type { AppEnv } from './context'
 import { sendData } from './envelope'
 import { ApiError, invalidToken, serviceUnavailable, validationFailed } from './errors'
+import {
+  decryptReplay,
+  encryptForReplay,
+  fingerprintBody,
+  hashIdempotencyKey,
+  type ReplayScope,
+  readIdempotencyKey,
+} from './idempotency'
+import { describeError, log } from './log'
+import { parseRotationOptions } from './options'
 import { hasScope, REFRESH_SCOPE } from './scope'
 import { generateSecret, hashSecret } from './secret'
-import { type RotationOutcome, rotateClientSecret } from './store'
-import { readBearerToken, verifyAccessToken } from './token'
+import {
+  type DenialReason,
+  type IdempotencyInput,
+  type RotationOutcome,
+  recordDenial,
+  rotateClientSecret,
+  type StoredReplay,
+  toClientRecord,
+} from './store'
+import { type Caller, readBearerToken, verifyAccessToken } from './token'
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const MAX_USER_AGENT_LENGTH = 512
 
+/** Request facts recorded in the audit trail. */
+interface RequestFacts {
+  requestId: string
+  ip: string | null
+  userAgent: string | null
+}
+
 function insufficientScope(): ApiError {
   return new ApiError(403, 'forbidden', `The access token lacks the scope ${REFRESH_SCOPE}.`, {
-    // RFC 6750 section 3.1: name the scope the resource needs.
+    // RFC 6750 section 3.1: name the scope that the resource requires.
     headers: {
       'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${REFRESH_SCOPE}"`,
     },
@@ -31,28 +57,140 @@ function invalidClientId(): ApiError {
   ])
 }
 
-/** Maps an outcome of the rotation batch that wrote nothing to its error. */
-function deniedError(outcome: Exclude<RotationOutcome, { kind: 'rotated' }>): ApiError {
-  switch (outcome.kind) {
+/** Maps a denial decided in the rotation transaction to its error. */
+function deniedError(outcome: Extract<RotationOutcome, { kind: 'denied' }>, now: number): ApiError {
+  const reason: DenialReason = outcome.reason
+  switch (outcome.reason) {
     case 'client_not_found':
-      return new ApiError(404, 'not_found', 'The client was not found.', { reason: outcome.kind })
+      return new ApiError(404, 'not_found', 'The client was not found.', { reason })
     case 'user_invalid':
       return invalidToken('user_missing_or_blocked')
     case 'role_missing':
       return new ApiError(
         403,
         'forbidden',
-        'The user holds no role that may refresh this client secret.',
+        'The user holds no role that may refresh this secret.',
         {
-          reason: outcome.kind,
+          reason,
         },
       )
     case 'client_blocked':
-      return new ApiError(403, 'forbidden', 'The client is blocked.', { reason: outcome.kind })
+      return new ApiError(403, 'forbidden', 'The client is blocked.', { reason })
+    case 'idempotency_key_reused':
+      return validationFailed('This Idempotency-Key was used with a different request body.', [
+        {
+          entry_type: 'header',
+          entry: 'Idempotency-Key',
+          rules: [
+            {
+              rule: 'idempotency',
+              params: [],
+              description: 'the key was already used with a different body; use a new key',
+            },
+          ],
+        },
+      ])
+    case 'rate_limited': {
+      const seconds = Math.max(1, Math.ceil((Date.parse(outcome.retryAt) - now) / 1000))
+      return new ApiError(429, 'too_many_requests', 'Too many secret rotations for this client.', {
+        headers: { 'Retry-After': String(seconds) },
+        reason,
+      })
+    }
   }
 }
 
-/** Handles PATCH /admin/clients/{id}/refresh_secret, checking in the contract's order. */
+function readRequestFacts(c: Context<AppEnv>): RequestFacts {
+  return {
+    requestId: c.get('requestId'),
+    ip: c.req.header('cf-connecting-ip') ?? null,
+    userAgent: c.req.header('user-agent')?.slice(0, MAX_USER_AGENT_LENGTH) ?? null,
+  }
+}
+
+/**
+ * Records a denial that happened before the rotation batch. A failed write is logged and the
+ * original denial still returned, so an audit outage never turns a 403 into something else.
+ */
+async function auditEarlyDenial(
+  c: Context<AppEnv>,
+  caller: Caller,
+  clientId: string,
+  reason: string,
+): Promise<void> {
+  try {
+    await recordDenial(c.env.DB, {
+      ...readRequestFacts(c),
+      clientId,
+      userId: caller.userId,
+      reason,
+      now: new Date().toISOString(),
+    })
+  } catch (error) {
+    log('error', 'audit write failed', {
+      request_id: c.get('requestId'),
+      client_id: clientId,
+      reason,
+      ...describeError(error),
+    })
+  }
+}
+
+/** Checks the token's scope and client against the path, in the documented order. */
+async function authorizeCaller(c: Context<AppEnv>, caller: Caller): Promise<string> {
+  const rawId = c.req.param('id') ?? ''
+  const clientId = UUID_PATTERN.test(rawId) ? rawId.toLowerCase() : undefined
+  if (clientId !== undefined) c.get('logFields').client_id = clientId
+
+  if (!hasScope(caller.scopes, REFRESH_SCOPE)) {
+    if (clientId !== undefined) await auditEarlyDenial(c, caller, clientId, 'scope_missing')
+    throw insufficientScope()
+  }
+  if (clientId === undefined) throw invalidClientId()
+
+  // The token's client must be the legal entity whose secret is rotated.
+  if (caller.clientId.toLowerCase() !== clientId) {
+    await auditEarlyDenial(c, caller, clientId, 'client_mismatch')
+    throw new ApiError(403, 'forbidden', 'The access token was not issued to this client.', {
+      reason: 'client_mismatch',
+    })
+  }
+  return clientId
+}
+
+async function prepareIdempotency(
+  key: string,
+  scope: ReplayScope,
+  body: Record<string, unknown>,
+  secret: string,
+  config: Config,
+  now: number,
+): Promise<IdempotencyInput> {
+  return {
+    keyHash: await hashIdempotencyKey(key, config.pepper),
+    fingerprint: await fingerprintBody(body),
+    pepperId: config.pepper.id,
+    ciphertext: await encryptForReplay(secret, scope, config.pepper),
+    expiresAt: new Date(now + config.idempotencyTtl * 1000).toISOString(),
+  }
+}
+
+async function openReplay(replay: StoredReplay, scope: ReplayScope, config: Config) {
+  const peppers: PepperKey[] = [config.pepper, ...config.retiredPeppers]
+  const pepper = peppers.find((candidate) => candidate.id === replay.pepperId)
+  const secret = pepper && (await decryptReplay(replay.ciphertext, scope, pepper))
+  if (!secret) {
+    throw new ApiError(
+      409,
+      'request_conflict',
+      'The response for this Idempotency-Key can no longer be replayed. Retry with a new key.',
+      { reason: 'replay_unreadable' },
+    )
+  }
+  return secret
+}
+
+/** Handles PATCH /admin/clients/{id}/refresh_secret. */
 export async function refreshSecret(c: Context<AppEnv>): Promise<Response> {
   const config = c.get('config')
   const logFields = c.get('logFields')
@@ -61,41 +199,52 @@ export async function refreshSecret(c: Context<AppEnv>): Promise<Response> {
   const caller = await verifyAccessToken(token, config)
   logFields.user_id = caller.userId
 
-  if (!hasScope(caller.scopes, REFRESH_SCOPE)) throw insufficientScope()
+  const clientId = await authorizeCaller(c, caller)
 
-  const rawId = c.req.param('id') ?? ''
-  if (!UUID_PATTERN.test(rawId)) throw invalidClientId()
-  const clientId = rawId.toLowerCase()
-  logFields.client_id = clientId
+  const idempotencyKey = readIdempotencyKey(c.req.header('idempotency-key'))
+  const body = await readRequestBody(c.req.raw)
+  const { gracePeriod } = parseRotationOptions(body, config.gracePeriod)
 
-  // The token's client must be the legal entity whose secret is rotated.
-  if (caller.clientId.toLowerCase() !== clientId) {
-    throw new ApiError(403, 'forbidden', 'The access token was not issued to this client.', {
-      reason: 'client_mismatch',
-    })
-  }
-
-  await readRequestBody(c.req.raw)
-
+  const now = Date.now()
   const secret = generateSecret()
-  const secretHash = await hashSecret(clientId, secret, config.pepper)
+  const scope = { idempotencyKey: idempotencyKey ?? '', userId: caller.userId, clientId }
+  const idempotency =
+    idempotencyKey === undefined
+      ? null
+      : await prepareIdempotency(idempotencyKey, scope, body, secret, config, now)
+
   let outcome: RotationOutcome
   try {
     outcome = await rotateClientSecret(c.env.DB, {
+      ...readRequestFacts(c),
       clientId,
       userId: caller.userId,
-      secretHash,
-      requestId: c.get('requestId'),
-      ip: c.req.header('cf-connecting-ip') ?? null,
-      userAgent: c.req.header('user-agent')?.slice(0, MAX_USER_AGENT_LENGTH) ?? null,
-      now: new Date().toISOString(),
+      secretHash: await hashSecret(clientId, secret, config.pepper),
+      previousExpiresAt: gracePeriod > 0 ? new Date(now + gracePeriod * 1000).toISOString() : null,
+      gracePeriod,
+      rateLimit: {
+        limit: config.rateLimit.limit,
+        windowStart: new Date(now - config.rateLimit.window * 1000).toISOString(),
+      },
+      idempotency,
+      now: new Date(now).toISOString(),
     })
   } catch (error) {
     throw serviceUnavailable('database_unavailable', error)
   }
 
-  if (outcome.kind !== 'rotated') throw deniedError(outcome)
+  if (outcome.kind === 'denied') throw deniedError(outcome, now)
+
+  if (outcome.kind === 'replayed') {
+    const replayedSecret = await openReplay(outcome.replay, scope, config)
+    logFields.outcome = 'replayed'
+    return sendData(
+      c,
+      { ...toClientRecord(outcome.replay.client), secret: replayedSecret },
+      { 'Idempotent-Replayed': 'true' },
+    )
+  }
 
   logFields.outcome = 'rotated'
-  return sendData(c, { ...outcome.client, secret })
+  return sendData(c, { ...toClientRecord(outcome.client), secret })
 }

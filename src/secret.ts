@@ -1,3 +1,4 @@
+import { decodeBase64url, encodeBase64url } from './base64url'
 import type { PepperKey } from './config'
 
 /** Algorithm name recorded in every stored hash. */
@@ -6,20 +7,6 @@ export const HASH_ALGORITHM = 'hmac-sha256'
 const SECRET_BYTES = 32
 const encoder = new TextEncoder()
 const importedKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>()
-
-export function encodeBase64url(bytes: Uint8Array): string {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
-}
-
-function decodeBase64url(value: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*$/.test(value)) return undefined
-
-  const base64 = value.replace(/-/g, '+').replace(/_/g, '/')
-  const binary = atob(base64 + '='.repeat((4 - (base64.length % 4)) % 4))
-  return Uint8Array.from(binary, (char) => char.charCodeAt(0))
-}
 
 /** Generates a client secret: 32 random bytes, Base64url without padding (43 characters). */
 export function generateSecret(): string {
@@ -89,4 +76,56 @@ export async function verifySecret(
   // HMAC verify in Web Crypto compares the MACs in constant time.
   const key = await importPepper(pepper)
   return crypto.subtle.verify('HMAC', key, parsed.mac, macInput(clientId, secret))
+}
+
+/** Which stored secret a presented secret matched, if any. */
+export interface SecretMatch {
+  valid: boolean
+  /** `previous` when the secret is the one replaced by the last rotation, within its grace period. */
+  slot: 'current' | 'previous' | null
+  /** When the previous secret stops verifying; set only when `slot` is `previous`. */
+  previousExpiresAt: string | null
+}
+
+/** The stored secret slots of a client. */
+export interface StoredSecrets {
+  secret_hash: string
+  previous_secret_hash: string | null
+  previous_secret_expires_at: string | null
+}
+
+// Verified in place of an absent or expired previous slot, so both branches cost the same.
+const PLACEHOLDER_MAC = encodeBase64url(new Uint8Array(32))
+
+/**
+ * Verifies a presented secret against both slots of a client. Both MACs are always computed,
+ * so the time taken does not reveal whether a previous secret exists or has expired. The
+ * previous secret verifies while `now` is before its expiry time.
+ */
+export async function verifyClientSecret(
+  clientId: string,
+  secret: string,
+  stored: StoredSecrets,
+  peppers: readonly PepperKey[],
+  now: number = Date.now(),
+): Promise<SecretMatch> {
+  const expiresAt = stored.previous_secret_expires_at
+  const previousLive =
+    stored.previous_secret_hash !== null && expiresAt !== null && Date.parse(expiresAt) > now
+  const fallback = `${HASH_ALGORITHM}$${peppers[0]?.id ?? ''}$${PLACEHOLDER_MAC}`
+
+  const [current, previous] = await Promise.all([
+    verifySecret(clientId, secret, stored.secret_hash, peppers),
+    verifySecret(
+      clientId,
+      secret,
+      previousLive ? (stored.previous_secret_hash as string) : fallback,
+      peppers,
+    ),
+  ])
+
+  if (current) return { valid: true, slot: 'current', previousExpiresAt: null }
+  if (previous && previousLive)
+    return { valid: true, slot: 'previous', previousExpiresAt: expiresAt }
+  return { valid: false, slot: null, previousExpiresAt: null }
 }

@@ -45,6 +45,8 @@ export async function verifyAccessToken(token: string, config: Config): Promise<
       algorithms: config.algorithms,
       clockTolerance: config.clockTolerance,
       requiredClaims: ['exp', 'sub'],
+      // RFC 9068 section 4: issuers that type their access tokens as at+jwt can require it.
+      typ: config.tokenType,
     })
     payload = result.payload
   } catch (error) {

@@ -1,0 +1,18 @@
+import { base64url } from 'jose'
+
+const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/
+
+/** Encodes bytes as Base64url without padding (RFC 4648 section 5). */
+export function encodeBase64url(bytes: Uint8Array): string {
+  return base64url.encode(bytes)
+}
+
+/** Decodes Base64url without padding, or returns undefined when the text is not Base64url. */
+export function decodeBase64url(value: string): Uint8Array | undefined {
+  if (!BASE64URL_PATTERN.test(value) || value.length % 4 === 1) return undefined
+  try {
+    return base64url.decode(value)
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,45 @@
+import type { Config } from './config'
+import { type SecretMatch, verifyClientSecret } from './secret'
+import { readSecretSlots } from './store'
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** The result of checking a client's secret, for a token endpoint. */
+export interface ClientSecretCheck extends SecretMatch {
+  /**
+   * True when the secret matched the previous slot during its grace period, so the token
+   * endpoint can warn the caller, for example with a `Deprecation` header.
+   */
+  deprecated: boolean
+}
+
+const INVALID: ClientSecretCheck = {
+  valid: false,
+  slot: null,
+  previousExpiresAt: null,
+  deprecated: false,
+}
+
+/**
+ * Checks a presented client secret against D1. A blocked client, an unknown client and a
+ * malformed id all return `valid: false`, so the caller learns nothing beyond the outcome.
+ */
+export async function checkClientSecret(
+  db: D1Database,
+  config: Config,
+  clientId: unknown,
+  secret: unknown,
+): Promise<ClientSecretCheck> {
+  if (typeof clientId !== 'string' || typeof secret !== 'string') return INVALID
+  if (!UUID_PATTERN.test(clientId) || secret.length === 0 || secret.length > 512) return INVALID
+
+  const canonicalId = clientId.toLowerCase()
+  const slots = await readSecretSlots(db, canonicalId)
+  if (slots === null || slots.is_blocked !== 0) return INVALID
+
+  const match = await verifyClientSecret(canonicalId, secret, slots, [
+    config.pepper,
+    ...config.retiredPeppers,
+  ])
+  return { ...match, deprecated: match.slot === 'previous' }
+}
