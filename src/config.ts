@@ -219,9 +219,14 @@ function parseGracePeriod(env: Env): Config['gracePeriod'] {
   return { max, default: fallback }
 }
 
-function parsePepperKey(setting: string, id: string, encoded: string): PepperKey {
+function parsePepperKey(
+  setting: string,
+  id: string,
+  encoded: string,
+  idSetting: string = setting,
+): PepperKey {
   if (!KEY_ID_PATTERN.test(id)) {
-    throw new ConfigError(setting, 'key ids must be 1 to 32 characters of A-Z, a-z, 0-9, _ or -')
+    throw new ConfigError(idSetting, 'key ids must be 1 to 32 characters of A-Z, a-z, 0-9, _ or -')
   }
   const key = decodeBase64url(encoded)
   if (key === undefined) {
@@ -323,7 +328,12 @@ export function parseConfig(env: Env): Config {
       : { kind: 'local', keySet: parseInlineJwks(inlineJwks as string) }
 
   const pepperId = optional(env, 'SECRET_PEPPER_ID') ?? 'k1'
-  const pepper = parsePepperKey('SECRET_PEPPER', pepperId, required(env, 'SECRET_PEPPER'))
+  const pepper = parsePepperKey(
+    'SECRET_PEPPER',
+    pepperId,
+    required(env, 'SECRET_PEPPER'),
+    'SECRET_PEPPER_ID',
+  )
   const deprecationDate = optional(env, 'DEPRECATION_DATE')
   const sunsetDate = optional(env, 'SUNSET_DATE')
 

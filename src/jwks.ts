@@ -1,6 +1,15 @@
-import { createLocalJWKSet, createRemoteJWKSet, errors, type JWTVerifyGetKey } from 'jose'
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  type ExportedJWKSCache,
+  errors,
+  type JWKSCacheInput,
+  type JWTVerifyGetKey,
+  jwksCache,
+} from 'jose'
 import type { Config } from './config'
 import { serviceUnavailable } from './errors'
+import { describeError, log } from './log'
 
 /** How long one key set fetch may take before the request fails with 503. */
 export const JWKS_TIMEOUT_MS = 5_000
@@ -8,9 +17,11 @@ export const JWKS_TIMEOUT_MS = 5_000
 export const JWKS_COOLDOWN_MS = 30_000
 /** How long a fetched key set is used before it is fetched again. */
 export const JWKS_MAX_AGE_MS = 10 * 60_000
+/** The Cache API cache through which isolates share fetched key sets. */
+export const JWKS_CACHE_NAME = 'refresh-secret-jwks'
 
 // Kept at module scope so that every request in an isolate shares one cached key set per URL.
-const remoteKeySets = new Map<string, JWTVerifyGetKey>()
+const remoteKeySets = new Map<string, Promise<JWTVerifyGetKey>>()
 const localKeySets = new WeakMap<object, JWTVerifyGetKey>()
 
 /** Errors that mean the token names no usable key, as opposed to the key set being unavailable. */
@@ -23,27 +34,81 @@ function isTokenError(error: unknown): boolean {
   )
 }
 
+function openSharedCache(): Promise<Cache> | undefined {
+  return typeof caches === 'undefined' ? undefined : caches.open(JWKS_CACHE_NAME)
+}
+
+/** Reads a key set that another isolate fetched, or an empty cache entry for jose to fill. */
+async function readSharedCache(url: URL): Promise<JWKSCacheInput> {
+  try {
+    const cache = await openSharedCache()
+    const response = await cache?.match(url.href)
+    if (response === undefined) return {}
+
+    const entry = (await response.json()) as Partial<ExportedJWKSCache>
+    if (typeof entry.uat !== 'number' || typeof entry.jwks !== 'object' || entry.jwks === null) {
+      return {}
+    }
+    return { uat: entry.uat, jwks: entry.jwks }
+  } catch (error) {
+    log('warn', 'jwks shared cache read failed', describeError(error))
+    return {}
+  }
+}
+
+/** Shares a freshly fetched key set with other isolates until it would be refetched anyway. */
+async function writeSharedCache(url: URL, entry: ExportedJWKSCache): Promise<void> {
+  const remainingSeconds = Math.floor((entry.uat + JWKS_MAX_AGE_MS - Date.now()) / 1000)
+  if (remainingSeconds <= 0) return
+
+  try {
+    const cache = await openSharedCache()
+    const response = new Response(JSON.stringify(entry), {
+      headers: {
+        'Content-Type': 'application/json',
+        'Cache-Control': `max-age=${remainingSeconds}`,
+      },
+    })
+    await cache?.put(url.href, response)
+  } catch (error) {
+    log('warn', 'jwks shared cache write failed', describeError(error))
+  }
+}
+
+async function createSharedRemoteKeySet(url: URL): Promise<JWTVerifyGetKey> {
+  // jose reads this object when the key set is created and updates it after every fetch.
+  const entry: JWKSCacheInput & Partial<ExportedJWKSCache> = await readSharedCache(url)
+  const remote = createRemoteJWKSet(url, {
+    timeoutDuration: JWKS_TIMEOUT_MS,
+    cooldownDuration: JWKS_COOLDOWN_MS,
+    cacheMaxAge: JWKS_MAX_AGE_MS,
+    [jwksCache]: entry,
+  })
+
+  // A failed fetch must return 503 rather than 401, so the two kinds of error are told apart here.
+  return async (header, token) => {
+    const fetchedAt = entry.uat
+    try {
+      return await remote(header, token)
+    } catch (error) {
+      if (isTokenError(error)) throw error
+      throw serviceUnavailable('jwks_unavailable', error)
+    } finally {
+      if (entry.uat !== fetchedAt && entry.uat !== undefined && entry.jwks !== undefined) {
+        await writeSharedCache(url, { uat: entry.uat, jwks: entry.jwks })
+      }
+    }
+  }
+}
+
 function remoteKeySet(url: URL): JWTVerifyGetKey {
   let keySet = remoteKeySets.get(url.href)
   if (keySet === undefined) {
-    const remote = createRemoteJWKSet(url, {
-      timeoutDuration: JWKS_TIMEOUT_MS,
-      cooldownDuration: JWKS_COOLDOWN_MS,
-      cacheMaxAge: JWKS_MAX_AGE_MS,
-    })
-
-    // A failed fetch must answer 503 rather than 401, so tell the two kinds of error apart here.
-    keySet = async (header, token) => {
-      try {
-        return await remote(header, token)
-      } catch (error) {
-        if (isTokenError(error)) throw error
-        throw serviceUnavailable('jwks_unavailable', error)
-      }
-    }
+    keySet = createSharedRemoteKeySet(url)
     remoteKeySets.set(url.href, keySet)
   }
-  return keySet
+  const ready = keySet
+  return async (header, token) => (await ready)(header, token)
 }
 
 /** Returns the key resolver for the configured key set, created once per isolate. */

@@ -16,13 +16,14 @@ export interface Caller {
 
 /**
  * Extracts the bearer token from an Authorization header (RFC 6750 section 2.1). The scheme is
- * case-insensitive and a single space separates it from the token; anything else is rejected.
+ * case-insensitive and one or more spaces (1*SP) separate it from the token; anything else,
+ * tabs and a second token included, is rejected.
  */
 export function readBearerToken(header: string | null): string {
   if (header === null || header === '') throw invalidToken('token_missing')
   if (header.length > MAX_TOKEN_LENGTH + 16) throw invalidToken('token_too_large')
 
-  const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header)
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header)
   if (match === null) throw invalidToken('authorization_header_malformed')
   return match[1] as string
 }
