@@ -60,16 +60,28 @@ export function createApp(config: Config): Hono<AppEnv> {
   })
 
   if (config.corsOrigins.length > 0) {
-    app.use(
-      ROUTE,
-      cors({
-        origin: config.corsOrigins,
-        allowMethods: ['PATCH'],
-        allowHeaders: ['Authorization', 'Content-Type', 'x-request-id'],
-        exposeHeaders: ['x-request-id', 'Deprecation', 'Sunset', 'Link', 'Retry-After'],
-        maxAge: 600,
-      }),
-    )
+    const allowed = new Set(config.corsOrigins)
+    const corsHeaders = cors({
+      origin: config.corsOrigins,
+      allowMethods: ['PATCH'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'x-request-id'],
+      exposeHeaders: [
+        'x-request-id',
+        'Deprecation',
+        'Sunset',
+        'Link',
+        'Retry-After',
+        'Idempotent-Replayed',
+        'WWW-Authenticate',
+      ],
+      maxAge: 600,
+    })
+
+    // Requests from other origins get no CORS headers at all, preflights included.
+    app.use(ROUTE, (c, next) => {
+      const origin = c.req.header('origin')
+      return origin !== undefined && allowed.has(origin) ? corsHeaders(c, next) : next()
+    })
   }
 
   app.use(ROUTE, async (c, next) => {

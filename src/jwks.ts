@@ -91,6 +91,10 @@ async function createSharedRemoteKeySet(url: URL): Promise<JWTVerifyGetKey> {
     try {
       return await remote(header, token)
     } catch (error) {
+      // An issuer that publishes no keys at all is broken, not the token.
+      if (entry.jwks !== undefined && entry.jwks.keys.length === 0) {
+        throw serviceUnavailable('jwks_empty', error)
+      }
       if (isTokenError(error)) throw error
       throw serviceUnavailable('jwks_unavailable', error)
     } finally {
