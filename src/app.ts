@@ -1,11 +1,11 @@
 import { Hono } from 'hono'
 import { cors } from 'hono/cors'
-import type { Config } from './config'
-import type { AppEnv } from './context'
-import { resolveRequestId, sendError } from './envelope'
-import { ApiError } from './errors'
-import { describeError, log } from './log'
-import { refreshSecret } from './rotate'
+import type { Config } from './config.ts'
+import type { AppEnv } from './context.ts'
+import { resolveRequestId, sendError } from './envelope.ts'
+import { ApiError } from './errors.ts'
+import { describeError, log } from './log.ts'
+import { refreshSecret } from './rotate.ts'
 
 export const ROUTE = '/admin/clients/:id/refresh_secret'
 

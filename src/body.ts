@@ -1,4 +1,4 @@
-import { ApiError, validationFailed } from './errors'
+import { ApiError, validationFailed } from './errors.ts'
 
 /** Request bodies larger than this are rejected with 413 before they are parsed. */
 export const MAX_BODY_BYTES = 16 * 1024

@@ -1,5 +1,5 @@
 import type { JSONWebKeySet } from 'jose'
-import { decodeBase64url } from './base64url'
+import { decodeBase64url } from './base64url.ts'
 
 /** Bindings and variables of the Worker, as declared in wrangler.toml and .dev.vars. */
 export interface Env {

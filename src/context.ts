@@ -1,5 +1,5 @@
-import type { Config, Env } from './config'
-import type { LogFields } from './log'
+import type { Config, Env } from './config.ts'
+import type { LogFields } from './log.ts'
 
 /** Hono generics for this app, so `c.env` and `c.get` are typed. */
 export interface AppEnv {

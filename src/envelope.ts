@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
-import type { AppEnv } from './context'
-import type { ApiError } from './errors'
+import type { AppEnv } from './context.ts'
+import type { ApiError } from './errors.ts'
 
 /** The eHealth response `meta` object. */
 export interface Meta {

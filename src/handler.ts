@@ -1,9 +1,9 @@
 import type { Hono } from 'hono'
-import { createApp } from './app'
-import { ConfigError, type Env, parseConfig } from './config'
-import type { AppEnv } from './context'
-import { buildMeta, NO_STORE_HEADERS, resolveRequestId } from './envelope'
-import { log } from './log'
+import { createApp } from './app.ts'
+import { ConfigError, type Env, parseConfig } from './config.ts'
+import type { AppEnv } from './context.ts'
+import { buildMeta, NO_STORE_HEADERS, resolveRequestId } from './envelope.ts'
+import { log } from './log.ts'
 
 type Built = { app: Hono<AppEnv>; config: ReturnType<typeof parseConfig> } | { error: ConfigError }
 

@@ -1,6 +1,6 @@
-import { decodeBase64url, encodeBase64url } from './base64url'
-import type { PepperKey } from './config'
-import { validationFailed } from './errors'
+import { decodeBase64url, encodeBase64url } from './base64url.ts'
+import type { PepperKey } from './config.ts'
+import { validationFailed } from './errors.ts'
 
 /** RFC 9110 visible ASCII, 1 to 255 characters, as accepted in the Idempotency-Key header. */
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/

@@ -1,16 +1,16 @@
 import { WorkerEntrypoint } from 'cloudflare:workers'
-import type { Env } from './config'
-import { build, handler } from './handler'
-import { type ClientSecretCheck, checkClientSecret } from './verifier'
+import type { Env } from './config.ts'
+import { build, handler } from './handler.ts'
+import { type ClientSecretCheck, checkClientSecret } from './verifier.ts'
 
-export { createApp } from './app'
-export type { Config, Env, PepperKey } from './config'
-export { ConfigError, parseConfig } from './config'
-export { handler } from './handler'
-export type { SecretMatch, StoredSecrets } from './secret'
-export { generateSecret, hashSecret, verifyClientSecret, verifySecret } from './secret'
-export type { ClientSecretCheck } from './verifier'
-export { checkClientSecret } from './verifier'
+export { createApp } from './app.ts'
+export type { Config, Env, PepperKey } from './config.ts'
+export { ConfigError, parseConfig } from './config.ts'
+export { handler } from './handler.ts'
+export type { SecretMatch, StoredSecrets } from './secret.ts'
+export { generateSecret, hashSecret, verifyClientSecret, verifySecret } from './secret.ts'
+export type { ClientSecretCheck } from './verifier.ts'
+export { checkClientSecret } from './verifier.ts'
 
 /**
  * An RPC entrypoint for other Workers, such as the token endpoint, to check client secrets

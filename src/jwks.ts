@@ -7,9 +7,9 @@ import {
   type JWTVerifyGetKey,
   jwksCache,
 } from 'jose'
-import type { Config } from './config'
-import { serviceUnavailable } from './errors'
-import { describeError, log } from './log'
+import type { Config } from './config.ts'
+import { serviceUnavailable } from './errors.ts'
+import { describeError, log } from './log.ts'
 
 /** How long one key set fetch may take before the request fails with 503. */
 export const JWKS_TIMEOUT_MS = 5_000

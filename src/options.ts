@@ -1,5 +1,5 @@
-import type { Config } from './config'
-import { type InvalidEntry, validationFailed } from './errors'
+import type { Config } from './config.ts'
+import { type InvalidEntry, validationFailed } from './errors.ts'
 
 /** The rotation as the request body asks for it. */
 export interface RotationOptions {

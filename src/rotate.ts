@@ -1,9 +1,9 @@
 import type { Context } from 'hono'
-import { readRequestBody } from './body'
-import type { Config, PepperKey } from './config'
-import type { AppEnv } from './context'
-import { sendData } from './envelope'
-import { ApiError, invalidToken, serviceUnavailable, validationFailed } from './errors'
+import { readRequestBody } from './body.ts'
+import type { Config, PepperKey } from './config.ts'
+import type { AppEnv } from './context.ts'
+import { sendData } from './envelope.ts'
+import { ApiError, invalidToken, serviceUnavailable, validationFailed } from './errors.ts'
 import {
   decryptReplay,
   encryptForReplay,
@@ -11,11 +11,11 @@ import {
   hashIdempotencyKey,
   type ReplayScope,
   readIdempotencyKey,
-} from './idempotency'
-import { describeError, log } from './log'
-import { parseRotationOptions } from './options'
-import { hasScope, REFRESH_SCOPE } from './scope'
-import { generateSecret, hashSecret } from './secret'
+} from './idempotency.ts'
+import { describeError, log } from './log.ts'
+import { parseRotationOptions } from './options.ts'
+import { hasScope, REFRESH_SCOPE } from './scope.ts'
+import { generateSecret, hashSecret } from './secret.ts'
 import {
   type DenialReason,
   type IdempotencyInput,
@@ -24,8 +24,8 @@ import {
   rotateClientSecret,
   type StoredReplay,
   toClientRecord,
-} from './store'
-import { type Caller, readBearerToken, verifyAccessToken } from './token'
+} from './store.ts'
+import { type Caller, readBearerToken, verifyAccessToken } from './token.ts'
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const MAX_USER_AGENT_LENGTH = 512

@@ -1,5 +1,5 @@
-import { decodeBase64url, encodeBase64url } from './base64url'
-import type { PepperKey } from './config'
+import { decodeBase64url, encodeBase64url } from './base64url.ts'
+import type { PepperKey } from './config.ts'
 
 /** Algorithm name recorded in every stored hash. */
 export const HASH_ALGORITHM = 'hmac-sha256'

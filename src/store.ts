@@ -1,5 +1,5 @@
-import { REFRESH_SCOPE } from './scope'
-import { prepareNamed, type SqlValue } from './sql'
+import { REFRESH_SCOPE } from './scope.ts'
+import { prepareNamed, type SqlValue } from './sql.ts'
 
 /** A client as returned to its owner. `priv_settings` and the hashes never leave the store. */
 export interface ClientRecord {

@@ -1,8 +1,8 @@
 import { errors, type JWTPayload, jwtVerify } from 'jose'
-import type { Config } from './config'
-import { ApiError, invalidToken } from './errors'
-import { getKeySet } from './jwks'
-import { readScopes } from './scope'
+import type { Config } from './config.ts'
+import { ApiError, invalidToken } from './errors.ts'
+import { getKeySet } from './jwks.ts'
+import { readScopes } from './scope.ts'
 
 /** Tokens longer than this are rejected before any decoding or key lookup. */
 export const MAX_TOKEN_LENGTH = 8_192

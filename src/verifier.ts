@@ -1,6 +1,6 @@
-import type { Config } from './config'
-import { type SecretMatch, verifyClientSecret } from './secret'
-import { readSecretSlots } from './store'
+import type { Config } from './config.ts'
+import { type SecretMatch, verifyClientSecret } from './secret.ts'
+import { readSecretSlots } from './store.ts'
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
