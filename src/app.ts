@@ -5,9 +5,17 @@ import type { AppEnv } from './context.ts'
 import { resolveRequestId, sendError } from './envelope.ts'
 import { ApiError } from './errors.ts'
 import { describeError, log } from './log.ts'
-import { refreshSecret } from './rotate.ts'
+import { refreshClientSecret, refreshConnectionSecret } from './rotate.ts'
 
 export const ROUTE = '/admin/clients/:id/refresh_secret'
+export const CONNECTION_ROUTE = '/api/clients/:id/connections/:connection_id/actions/refresh_secret'
+
+/**
+ * The successor method's description in this service's OpenAPI document, as a JSON pointer:
+ * the `Link: rel="successor-version"` target unless SUCCESSOR_LINK is set.
+ */
+export const DEFAULT_SUCCESSOR_LINK =
+  '/openapi.json#/paths/~1api~1clients~1%7Bid%7D~1connections~1%7Bconnection_id%7D~1actions~1refresh_secret/patch'
 
 /** Headers that mark the method deprecated: RFC 9745 `Deprecation`, RFC 8594 `Sunset`, `Link`. */
 export function deprecationHeaders(deprecation: Config['deprecation']): Record<string, string> {
@@ -20,10 +28,8 @@ export function deprecationHeaders(deprecation: Config['deprecation']): Record<s
   if (deprecation.link !== undefined) {
     links.push(`<${deprecation.link}>; rel="deprecation"; type="text/html"`)
   }
-  if (deprecation.successor !== undefined) {
-    links.push(`<${deprecation.successor}>; rel="successor-version"`)
-  }
-  if (links.length > 0) headers.Link = links.join(', ')
+  links.push(`<${deprecation.successor ?? DEFAULT_SUCCESSOR_LINK}>; rel="successor-version"`)
+  headers.Link = links.join(', ')
   return headers
 }
 
@@ -78,21 +84,27 @@ export function createApp(config: Config): Hono<AppEnv> {
     })
 
     // Requests from other origins get no CORS headers at all, preflights included.
-    app.use(ROUTE, (c, next) => {
-      const origin = c.req.header('origin')
-      return origin !== undefined && allowed.has(origin) ? corsHeaders(c, next) : next()
-    })
+    for (const route of [ROUTE, CONNECTION_ROUTE]) {
+      app.use(route, (c, next) => {
+        const origin = c.req.header('origin')
+        return origin !== undefined && allowed.has(origin) ? corsHeaders(c, next) : next()
+      })
+    }
   }
 
+  // Only the client-secret method is deprecated; its successor is the connection method.
   app.use(ROUTE, async (c, next) => {
     c.set('routeHeaders', routeHeaders)
     await next()
   })
 
-  app.patch(ROUTE, refreshSecret)
-  app.all(ROUTE, () => {
-    throw methodNotAllowed()
-  })
+  app.patch(ROUTE, refreshClientSecret)
+  app.patch(CONNECTION_ROUTE, refreshConnectionSecret)
+  for (const route of [ROUTE, CONNECTION_ROUTE]) {
+    app.all(route, () => {
+      throw methodNotAllowed()
+    })
+  }
 
   app.notFound((c) => sendError(c, new ApiError(404, 'not_found', 'No route matches this path.')))
 

@@ -12,6 +12,13 @@ export interface ReplayScope {
   idempotencyKey: string
   userId: string
   clientId: string
+  /** The connection whose secret rotates, or undefined for the client's own secret. */
+  connectionId?: string
+}
+
+/** The text that binds a key to one caller and one secret, so keys never collide across them. */
+function scopeText(scope: ReplayScope): string {
+  return `${scope.clientId}\n${scope.connectionId ?? ''}\n${scope.userId}\n${scope.idempotencyKey}`
 }
 
 /** Returns the Idempotency-Key header, undefined when absent, or a 422 when malformed. */
@@ -34,17 +41,17 @@ export function readIdempotencyKey(header: string | undefined): string | undefin
   ])
 }
 
-/** Hashes the key with the pepper, so the stored key is useless without the server key. */
-export async function hashIdempotencyKey(key: string, pepper: PepperKey): Promise<string> {
-  const hmacKey = await crypto.subtle.importKey(
-    'raw',
-    pepper.key,
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
+/**
+ * Hashes the key with its scope for lookup. The hash does not depend on the pepper, so a
+ * retry still finds its record after the pepper rotates; the stored secret stays encrypted
+ * under a key that needs the pepper.
+ */
+export async function hashIdempotencyKey(scope: ReplayScope): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    'SHA-256',
+    encoder.encode(`idempotency-key\n${scopeText(scope)}`),
   )
-  const mac = await crypto.subtle.sign('HMAC', hmacKey, encoder.encode(`idempotency-key\n${key}`))
-  return encodeBase64url(new Uint8Array(mac))
+  return encodeBase64url(new Uint8Array(digest))
 }
 
 function canonicalJson(value: unknown): string {
@@ -68,7 +75,7 @@ export async function fingerprintBody(body: Record<string, unknown>): Promise<st
 
 async function deriveKey(scope: ReplayScope, pepper: PepperKey): Promise<CryptoKey> {
   const material = await crypto.subtle.importKey('raw', pepper.key, 'HKDF', false, ['deriveKey'])
-  const info = encoder.encode(`${scope.clientId}\n${scope.userId}\n${scope.idempotencyKey}`)
+  const info = encoder.encode(scopeText(scope))
   return crypto.subtle.deriveKey(
     { name: 'HKDF', hash: 'SHA-256', salt: HKDF_SALT, info },
     material,

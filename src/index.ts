@@ -1,7 +1,7 @@
 import { WorkerEntrypoint } from 'cloudflare:workers'
 import type { Env } from './config.ts'
 import { build, handler } from './handler.ts'
-import { type ClientSecretCheck, checkClientSecret } from './verifier.ts'
+import { type ClientSecretCheck, checkClientSecret, checkConnectionSecret } from './verifier.ts'
 
 export { createApp } from './app.ts'
 export type { Config, Env, PepperKey } from './config.ts'
@@ -10,7 +10,7 @@ export { handler } from './handler.ts'
 export type { SecretMatch, StoredSecrets } from './secret.ts'
 export { generateSecret, hashSecret, verifyClientSecret, verifySecret } from './secret.ts'
 export type { ClientSecretCheck } from './verifier.ts'
-export { checkClientSecret } from './verifier.ts'
+export { checkClientSecret, checkConnectionSecret } from './verifier.ts'
 
 /**
  * An RPC entrypoint for other Workers, such as the token endpoint, to check client secrets
@@ -23,6 +23,14 @@ export class SecretVerifier extends WorkerEntrypoint<Env> {
       throw new Error(`Invalid configuration: ${result.error.setting}`)
     }
     return checkClientSecret(this.env.DB, result.config, clientId, secret)
+  }
+
+  async verifyConnectionSecret(connectionId: string, secret: string): Promise<ClientSecretCheck> {
+    const result = build(this.env)
+    if ('error' in result) {
+      throw new Error(`Invalid configuration: ${result.error.setting}`)
+    }
+    return checkConnectionSecret(this.env.DB, result.config, connectionId, secret)
   }
 }
 

@@ -89,7 +89,8 @@ export interface SecretMatch {
 
 /** The stored secret slots of a client. */
 export interface StoredSecrets {
-  secret_hash: string
+  /** NULL for a connection whose secret was never set. */
+  secret_hash: string | null
   previous_secret_hash: string | null
   previous_secret_expires_at: string | null
 }
@@ -115,7 +116,7 @@ export async function verifyClientSecret(
   const fallback = `${HASH_ALGORITHM}$${peppers[0]?.id ?? ''}$${PLACEHOLDER_MAC}`
 
   const [current, previous] = await Promise.all([
-    verifySecret(clientId, secret, stored.secret_hash, peppers),
+    verifySecret(clientId, secret, stored.secret_hash ?? fallback, peppers),
     verifySecret(
       clientId,
       secret,
@@ -124,7 +125,8 @@ export async function verifyClientSecret(
     ),
   ])
 
-  if (current) return { valid: true, slot: 'current', previousExpiresAt: null }
+  if (current && stored.secret_hash !== null)
+    return { valid: true, slot: 'current', previousExpiresAt: null }
   if (previous && previousLive)
     return { valid: true, slot: 'previous', previousExpiresAt: expiresAt }
   return { valid: false, slot: null, previousExpiresAt: null }

@@ -1,5 +1,6 @@
-import { REFRESH_SCOPE } from './scope.ts'
+import { buildRotationStatements } from './rotation-sql.ts'
 import { prepareNamed, type SqlValue } from './sql.ts'
+import { CLIENT_TARGET, CONNECTION_TARGET, type SecretTarget } from './targets.ts'
 
 /** A client as returned to its owner. `priv_settings` and the hashes never leave the store. */
 export interface ClientRecord {
@@ -34,6 +35,7 @@ export interface ClientRow {
 /** Why the rotation batch wrote no new secret, as decided inside the transaction. */
 export type DenialReason =
   | 'client_not_found'
+  | 'connection_not_found'
   | 'user_invalid'
   | 'role_missing'
   | 'client_blocked'
@@ -44,14 +46,16 @@ export type DenialReason =
 export interface StoredReplay {
   pepperId: string
   ciphertext: string
-  client: ClientRow
+  /** The rotated row as the first response returned it. */
+  row: Record<string, unknown>
 }
 
 export type RotationOutcome =
-  | { kind: 'rotated'; client: ClientRow }
+  | { kind: 'rotated'; row: Record<string, unknown> }
   | { kind: 'replayed'; replay: StoredReplay }
   | { kind: 'denied'; reason: Exclude<DenialReason, 'rate_limited'> }
-  | { kind: 'denied'; reason: 'rate_limited'; retryAt: string }
+  /** `oldestCounted`: the time of the rotation that must leave the window before the next one. */
+  | { kind: 'denied'; reason: 'rate_limited'; oldestCounted: string }
 
 /** The idempotency part of a rotation: the key's hash, the body's fingerprint and the record. */
 export interface IdempotencyInput {
@@ -64,6 +68,8 @@ export interface IdempotencyInput {
 
 export interface RotationInput {
   clientId: string
+  /** The connection whose secret rotates, or null for the client's own secret. */
+  connectionId?: string | null
   userId: string
   secretHash: string
   /** When the previous secret stops verifying, or null to retire it now. */
@@ -77,90 +83,8 @@ export interface RotationInput {
   now: string
 }
 
-const CLIENT_COLUMNS = `id, name, redirect_uri, settings, is_blocked, block_reason, user_id,
-  client_type_id, inserted_at, updated_at, previous_secret_expires_at`
-
-const IDEMPOTENCY_MATCH = `client_id = :client_id AND user_id = :user_id AND key_hash = :key_hash
-  AND expires_at > :now`
-
-const RECENT_ROTATIONS = `SELECT occurred_at FROM client_secret_events
-  WHERE client_id = :client_id AND event = 'secret_rotated' AND occurred_at > :window_start`
-
-/**
- * The authorization and safety checks in the order the API documents, as one SQL expression:
- * NULL allows a rotation, 'replay' returns the stored response, and any other value names the
- * denial. Every statement of the batch evaluates this same expression, so they cannot disagree.
- * The role check is a whole-word match in the space-delimited roles.scope column.
- */
-const DECISION = `CASE
-  WHEN NOT EXISTS (SELECT 1 FROM clients WHERE id = :client_id) THEN 'client_not_found'
-  WHEN NOT EXISTS (SELECT 1 FROM users WHERE id = :user_id AND is_blocked = 0) THEN 'user_invalid'
-  WHEN NOT EXISTS (
-    SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-    WHERE ur.user_id = :user_id AND ur.client_id = :client_id
-      AND instr(' ' || replace(r.scope, char(9), ' ') || ' ', :scope_word) > 0
-  ) THEN 'role_missing'
-  WHEN EXISTS (SELECT 1 FROM clients WHERE id = :client_id AND is_blocked <> 0) THEN 'client_blocked'
-  WHEN EXISTS (
-    SELECT 1 FROM idempotency_records
-    WHERE ${IDEMPOTENCY_MATCH} AND request_fingerprint <> :fingerprint
-  ) THEN 'idempotency_key_reused'
-  WHEN EXISTS (SELECT 1 FROM idempotency_records WHERE ${IDEMPOTENCY_MATCH}) THEN 'replay'
-  WHEN :rate_limit > 0 AND (SELECT count(*) FROM (${RECENT_ROTATIONS})) >= :rate_limit
-    THEN 'rate_limited'
-END`
-
-const READ_DECISION = `SELECT
-  (${DECISION}) AS decision,
-  (${RECENT_ROTATIONS} ORDER BY occurred_at
-    LIMIT 1 OFFSET max(0, (SELECT count(*) FROM (${RECENT_ROTATIONS})) - :rate_limit)
-  ) AS rate_reset_from,
-  i.pepper_id, i.response_ciphertext, i.response_data
-FROM (SELECT 1) AS one
-LEFT JOIN idempotency_records i ON i.client_id = :client_id AND i.user_id = :user_id
-  AND i.key_hash = :key_hash AND i.expires_at > :now`
-
-const ROTATE = `UPDATE clients SET
-  previous_secret_hash = CASE WHEN :previous_expires_at IS NULL THEN NULL ELSE secret_hash END,
-  previous_secret_expires_at = :previous_expires_at,
-  secret_hash = :secret_hash,
-  updated_at = :now
-WHERE id = :client_id AND (${DECISION}) IS NULL
-RETURNING ${CLIENT_COLUMNS}`
-
-// Runs after ROTATE: the client carries this request's hash exactly when the rotation happened.
-const AUDIT = `INSERT INTO client_secret_events (id, client_id, actor_user_id, event, outcome, reason,
-  request_id, ip, user_agent, grace_period, idempotency_replay, occurred_at)
-SELECT :event_id, c.id, :user_id,
-  CASE WHEN c.secret_hash = :secret_hash THEN 'secret_rotated'
-    WHEN d.decision = 'replay' THEN 'secret_rotation_replayed'
-    ELSE 'secret_rotation_denied' END,
-  CASE WHEN c.secret_hash = :secret_hash THEN 'rotated'
-    WHEN d.decision = 'replay' THEN 'replayed' ELSE 'denied' END,
-  CASE WHEN c.secret_hash = :secret_hash OR d.decision = 'replay' THEN NULL ELSE d.decision END,
-  :request_id, :ip, :user_agent, :grace_period,
-  CASE WHEN d.decision = 'replay' THEN 1 ELSE 0 END, :now
-FROM clients c, (SELECT (${DECISION}) AS decision) AS d
-WHERE c.id = :client_id`
-
-const REMEMBER = `INSERT INTO idempotency_records (client_id, user_id, key_hash, request_fingerprint,
-  pepper_id, response_ciphertext, response_data, request_id, created_at, expires_at)
-SELECT id, :user_id, :key_hash, :fingerprint, :pepper_id, :ciphertext,
-  json_object('id', id, 'name', name, 'redirect_uri', redirect_uri, 'settings', settings,
-    'is_blocked', is_blocked, 'block_reason', block_reason, 'user_id', user_id,
-    'client_type_id', client_type_id, 'inserted_at', inserted_at, 'updated_at', updated_at,
-    'previous_secret_expires_at', previous_secret_expires_at),
-  :request_id, :now, :expires_at
-FROM clients WHERE id = :client_id AND secret_hash = :secret_hash AND :key_hash IS NOT NULL
-ON CONFLICT (client_id, user_id, key_hash) DO UPDATE SET
-  request_fingerprint = excluded.request_fingerprint, pepper_id = excluded.pepper_id,
-  response_ciphertext = excluded.response_ciphertext, response_data = excluded.response_data,
-  request_id = excluded.request_id, created_at = excluded.created_at,
-  expires_at = excluded.expires_at`
-
-/** Removes a bounded number of expired idempotency records on each rotation attempt. */
-const PRUNE = `DELETE FROM idempotency_records WHERE rowid IN (
-  SELECT rowid FROM idempotency_records WHERE expires_at <= :now LIMIT 20)`
+const CLIENT_STATEMENTS = buildRotationStatements(CLIENT_TARGET)
+const CONNECTION_STATEMENTS = buildRotationStatements(CONNECTION_TARGET)
 
 interface DecisionRow {
   decision: DenialReason | 'replay' | null
@@ -170,14 +94,15 @@ interface DecisionRow {
   response_data: string | null
 }
 
-function parametersOf(input: RotationInput): Record<string, SqlValue> {
+function parametersOf(target: SecretTarget, input: RotationInput): Record<string, SqlValue> {
   return {
     client_id: input.clientId,
+    connection_id: input.connectionId ?? null,
     user_id: input.userId,
     secret_hash: input.secretHash,
     previous_expires_at: input.previousExpiresAt,
     grace_period: input.gracePeriod,
-    scope_word: ` ${REFRESH_SCOPE} `,
+    scope_word: ` ${target.scope} `,
     rate_limit: input.rateLimit.limit,
     window_start: input.rateLimit.windowStart,
     key_hash: input.idempotency?.keyHash ?? null,
@@ -199,21 +124,23 @@ function parametersOf(input: RotationInput): Record<string, SqlValue> {
  * trip and one transaction. When nothing was rotated, the decision read at the start of the same
  * transaction names the reason or carries the stored response.
  */
-export async function rotateClientSecret(
+export async function rotateSecret(
   db: D1Database,
+  target: SecretTarget,
   input: RotationInput,
 ): Promise<RotationOutcome> {
-  const values = parametersOf(input)
+  const statements = target.name === 'client' ? CLIENT_STATEMENTS : CONNECTION_STATEMENTS
+  const values = parametersOf(target, input)
   const [decisionResult, rotateResult] = await db.batch([
-    prepareNamed(db, READ_DECISION, values),
-    prepareNamed(db, ROTATE, values),
-    prepareNamed(db, AUDIT, values),
-    prepareNamed(db, REMEMBER, values),
-    prepareNamed(db, PRUNE, values),
+    prepareNamed(db, statements.readDecision, values),
+    prepareNamed(db, statements.rotate, values),
+    prepareNamed(db, statements.audit, values),
+    prepareNamed(db, statements.remember, values),
+    prepareNamed(db, statements.prune, values),
   ])
 
-  const rotated = rotateResult?.results?.[0] as ClientRow | undefined
-  if (rotated !== undefined) return { kind: 'rotated', client: rotated }
+  const rotated = rotateResult?.results?.[0] as Record<string, unknown> | undefined
+  if (rotated !== undefined) return { kind: 'rotated', row: rotated }
 
   const row = decisionResult?.results?.[0] as DecisionRow | undefined
   const decision = row?.decision ?? null
@@ -223,16 +150,21 @@ export async function rotateClientSecret(
       replay: {
         pepperId: row.pepper_id,
         ciphertext: row.response_ciphertext,
-        client: JSON.parse(row.response_data) as ClientRow,
+        row: JSON.parse(row.response_data) as Record<string, unknown>,
       },
     }
   }
   if (decision === 'rate_limited') {
-    return { kind: 'denied', reason: decision, retryAt: row?.rate_reset_from ?? input.now }
+    return { kind: 'denied', reason: decision, oldestCounted: row?.rate_reset_from ?? input.now }
   }
   if (decision !== null && decision !== 'replay') return { kind: 'denied', reason: decision }
 
   throw new Error('The rotation wrote nothing although every check in the same transaction passed')
+}
+
+/** Rotates a client's own secret; see rotateSecret. */
+export function rotateClientSecret(db: D1Database, input: RotationInput): Promise<RotationOutcome> {
+  return rotateSecret(db, CLIENT_TARGET, input)
 }
 
 /** Records an attempt that was denied before the rotation batch, if the client exists. */
@@ -240,6 +172,7 @@ export async function recordDenial(
   db: D1Database,
   input: {
     clientId: string
+    connectionId?: string | null
     userId: string
     reason: string
     requestId: string
@@ -250,14 +183,16 @@ export async function recordDenial(
 ): Promise<void> {
   await prepareNamed(
     db,
-    `INSERT INTO client_secret_events (id, client_id, actor_user_id, event, outcome, reason,
-      request_id, ip, user_agent, occurred_at)
-    SELECT :event_id, id, :user_id, 'secret_rotation_denied', 'denied', :reason, :request_id, :ip,
-      :user_agent, :now
+    `INSERT INTO client_secret_events (id, client_id, connection_id, actor_user_id, event, outcome,
+      reason, request_id, ip, user_agent, occurred_at)
+    SELECT :event_id, id,
+      (SELECT id FROM connections WHERE id = :connection_id AND client_id = :client_id),
+      :user_id, 'secret_rotation_denied', 'denied', :reason, :request_id, :ip, :user_agent, :now
     FROM clients WHERE id = :client_id`,
     {
       event_id: crypto.randomUUID(),
       client_id: input.clientId,
+      connection_id: input.connectionId ?? null,
       user_id: input.userId,
       reason: input.reason,
       request_id: input.requestId,
@@ -279,39 +214,70 @@ function parseJsonColumn(value: string | null): unknown {
 }
 
 /** Maps a client row to the record returned to its owner. */
-export function toClientRecord(row: ClientRow): ClientRecord {
+export function toClientRecord(row: Record<string, unknown>): ClientRecord {
+  const client = row as unknown as ClientRow
   return {
-    id: row.id,
-    name: row.name,
-    redirect_uri: row.redirect_uri,
-    settings: parseJsonColumn(row.settings),
-    is_blocked: row.is_blocked === 1,
-    block_reason: row.block_reason,
-    user_id: row.user_id,
-    client_type_id: row.client_type_id,
-    inserted_at: row.inserted_at,
-    updated_at: row.updated_at,
-    previous_secret_expires_at: row.previous_secret_expires_at,
+    id: client.id,
+    name: client.name,
+    redirect_uri: client.redirect_uri,
+    settings: parseJsonColumn(client.settings),
+    is_blocked: client.is_blocked === 1,
+    block_reason: client.block_reason,
+    user_id: client.user_id,
+    client_type_id: client.client_type_id,
+    inserted_at: client.inserted_at,
+    updated_at: client.updated_at,
+    previous_secret_expires_at: client.previous_secret_expires_at,
   }
 }
 
-/** The stored secret slots of a client, for verification. */
+/** A connection as returned to the owner of its client. */
+export interface ConnectionRecord {
+  id: string
+  client_id: string
+  consumer_id: string
+  redirect_uri: string | null
+  inserted_at: string | null
+  updated_at: string | null
+  previous_secret_expires_at: string | null
+}
+
+/** Maps a connection row to the record returned to the owner of its client. */
+export function toConnectionRecord(row: Record<string, unknown>): ConnectionRecord {
+  const connection = row as unknown as ConnectionRecord
+  return {
+    id: connection.id,
+    client_id: connection.client_id,
+    consumer_id: connection.consumer_id,
+    redirect_uri: connection.redirect_uri,
+    inserted_at: connection.inserted_at,
+    updated_at: connection.updated_at,
+    previous_secret_expires_at: connection.previous_secret_expires_at,
+  }
+}
+
+/** The stored secret slots of a client or connection, for verification. */
 export interface SecretSlots {
-  secret_hash: string
+  secret_hash: string | null
   previous_secret_hash: string | null
   previous_secret_expires_at: string | null
+  /** 1 when the client, or the client of the connection, is blocked. */
   is_blocked: number
 }
 
+const READ_CLIENT_SLOTS = `SELECT secret_hash, previous_secret_hash, previous_secret_expires_at,
+  is_blocked FROM clients WHERE id = ?1`
+
+const READ_CONNECTION_SLOTS = `SELECT n.secret_hash, n.previous_secret_hash,
+  n.previous_secret_expires_at, c.is_blocked
+FROM connections n JOIN clients c ON c.id = n.client_id WHERE n.id = ?1`
+
+/** Reads the secret slots of a client, or of a connection, by its id. */
 export async function readSecretSlots(
   db: D1Database,
-  clientId: string,
+  target: SecretTarget,
+  id: string,
 ): Promise<SecretSlots | null> {
-  return db
-    .prepare(
-      `SELECT secret_hash, previous_secret_hash, previous_secret_expires_at, is_blocked
-      FROM clients WHERE id = ?1`,
-    )
-    .bind(clientId)
-    .first<SecretSlots>()
+  const sql = target.name === 'client' ? READ_CLIENT_SLOTS : READ_CONNECTION_SLOTS
+  return db.prepare(sql).bind(id).first<SecretSlots>()
 }

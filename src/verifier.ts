@@ -1,6 +1,7 @@
 import type { Config } from './config.ts'
 import { type SecretMatch, verifyClientSecret } from './secret.ts'
 import { readSecretSlots } from './store.ts'
+import { CLIENT_TARGET, CONNECTION_TARGET, type SecretTarget } from './targets.ts'
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -20,21 +21,18 @@ const INVALID: ClientSecretCheck = {
   deprecated: false,
 }
 
-/**
- * Checks a presented client secret against D1. A blocked client, an unknown client and a
- * malformed id all return `valid: false`, so the caller learns nothing beyond the outcome.
- */
-export async function checkClientSecret(
+async function checkSecret(
   db: D1Database,
   config: Config,
-  clientId: unknown,
+  target: SecretTarget,
+  id: unknown,
   secret: unknown,
 ): Promise<ClientSecretCheck> {
-  if (typeof clientId !== 'string' || typeof secret !== 'string') return INVALID
-  if (!UUID_PATTERN.test(clientId) || secret.length === 0 || secret.length > 512) return INVALID
+  if (typeof id !== 'string' || typeof secret !== 'string') return INVALID
+  if (!UUID_PATTERN.test(id) || secret.length === 0 || secret.length > 512) return INVALID
 
-  const canonicalId = clientId.toLowerCase()
-  const slots = await readSecretSlots(db, canonicalId)
+  const canonicalId = id.toLowerCase()
+  const slots = await readSecretSlots(db, target, canonicalId)
   if (slots === null || slots.is_blocked !== 0) return INVALID
 
   const match = await verifyClientSecret(canonicalId, secret, slots, [
@@ -42,4 +40,27 @@ export async function checkClientSecret(
     ...config.retiredPeppers,
   ])
   return { ...match, deprecated: match.slot === 'previous' }
+}
+
+/**
+ * Checks a presented client secret against D1. A blocked client, an unknown client and a
+ * malformed id all return `valid: false`, so the caller learns nothing beyond the outcome.
+ */
+export function checkClientSecret(
+  db: D1Database,
+  config: Config,
+  clientId: unknown,
+  secret: unknown,
+): Promise<ClientSecretCheck> {
+  return checkSecret(db, config, CLIENT_TARGET, clientId, secret)
+}
+
+/** Checks a presented connection secret; a connection of a blocked client never verifies. */
+export function checkConnectionSecret(
+  db: D1Database,
+  config: Config,
+  connectionId: unknown,
+  secret: unknown,
+): Promise<ClientSecretCheck> {
+  return checkSecret(db, config, CONNECTION_TARGET, connectionId, secret)
 }

@@ -1,0 +1,114 @@
+import type { SecretTarget } from './targets.ts'
+
+/** The statements of one rotation batch, in the order they run. */
+export interface RotationStatements {
+  readDecision: string
+  rotate: string
+  audit: string
+  remember: string
+  prune: string
+}
+
+const IDEMPOTENCY_MATCH = `client_id = :client_id AND user_id = :user_id AND key_hash = :key_hash
+  AND expires_at > :now`
+
+// `connection_id IS :connection_id` also matches NULL, which marks the client's own secret.
+const RECENT_ROTATIONS = `SELECT occurred_at FROM client_secret_events
+  WHERE client_id = :client_id AND event = 'secret_rotated' AND occurred_at > :window_start
+    AND connection_id IS :connection_id`
+
+/**
+ * The authorization and safety checks in the order the API documents, as one SQL expression:
+ * NULL allows a rotation, 'replay' returns the stored response, and any other value names the
+ * denial. Every statement of the batch evaluates this same expression, so they cannot disagree.
+ * The role check is a whole-word match in the space-delimited roles.scope column.
+ */
+function decision(target: SecretTarget): string {
+  const targetMissing =
+    target.table === 'clients'
+      ? ''
+      : `WHEN NOT EXISTS (SELECT 1 FROM ${target.table} WHERE ${target.rowMatch})
+    THEN '${target.name}_not_found'`
+
+  return `CASE
+  WHEN NOT EXISTS (SELECT 1 FROM clients WHERE id = :client_id) THEN 'client_not_found'
+  ${targetMissing}
+  WHEN NOT EXISTS (SELECT 1 FROM users WHERE id = :user_id AND is_blocked = 0) THEN 'user_invalid'
+  WHEN NOT EXISTS (
+    SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+    WHERE ur.user_id = :user_id AND ur.client_id = :client_id
+      AND instr(' ' || replace(r.scope, char(9), ' ') || ' ', :scope_word) > 0
+  ) THEN 'role_missing'
+  WHEN EXISTS (SELECT 1 FROM clients WHERE id = :client_id AND is_blocked <> 0) THEN 'client_blocked'
+  WHEN EXISTS (
+    SELECT 1 FROM idempotency_records
+    WHERE ${IDEMPOTENCY_MATCH} AND request_fingerprint <> :fingerprint
+  ) THEN 'idempotency_key_reused'
+  WHEN EXISTS (SELECT 1 FROM idempotency_records WHERE ${IDEMPOTENCY_MATCH}) THEN 'replay'
+  WHEN :rate_limit > 0 AND (SELECT count(*) FROM (${RECENT_ROTATIONS})) >= :rate_limit
+    THEN 'rate_limited'
+END`
+}
+
+/** Builds the SQL of a rotation batch for one kind of secret. */
+export function buildRotationStatements(target: SecretTarget): RotationStatements {
+  const check = decision(target)
+  const columns = target.columns.join(', ')
+  const snapshot = `json_object(${target.columns.map((column) => `'${column}', ${column}`).join(', ')})`
+
+  const readDecision = `SELECT
+  (${check}) AS decision,
+  (${RECENT_ROTATIONS} ORDER BY occurred_at
+    LIMIT 1 OFFSET max(0, (SELECT count(*) FROM (${RECENT_ROTATIONS})) - :rate_limit)
+  ) AS rate_reset_from,
+  i.pepper_id, i.response_ciphertext, i.response_data
+FROM (SELECT 1) AS one
+LEFT JOIN idempotency_records i ON i.client_id = :client_id AND i.user_id = :user_id
+  AND i.key_hash = :key_hash AND i.expires_at > :now`
+
+  const rotate = `UPDATE ${target.table} SET
+  previous_secret_hash = CASE WHEN :previous_expires_at IS NULL THEN NULL ELSE secret_hash END,
+  previous_secret_expires_at = :previous_expires_at,
+  secret_hash = :secret_hash,
+  updated_at = :now
+WHERE ${target.rowMatch} AND (${check}) IS NULL
+RETURNING ${columns}`
+
+  // Runs after the update: the row carries this request's hash exactly when the rotation happened.
+  // Attempts against a client that does not exist leave no row, as the foreign key requires.
+  const rotated = `EXISTS (SELECT 1 FROM ${target.table} WHERE ${target.rowMatch}
+    AND secret_hash = :secret_hash)`
+  const audit = `INSERT INTO client_secret_events (id, client_id, connection_id, actor_user_id,
+  event, outcome, reason, request_id, ip, user_agent, grace_period, idempotency_replay, occurred_at)
+SELECT :event_id, c.id,
+  (SELECT id FROM connections WHERE id = :connection_id AND client_id = :client_id),
+  :user_id,
+  CASE WHEN ${rotated} THEN 'secret_rotated'
+    WHEN d.decision = 'replay' THEN 'secret_rotation_replayed'
+    ELSE 'secret_rotation_denied' END,
+  CASE WHEN ${rotated} THEN 'rotated' WHEN d.decision = 'replay' THEN 'replayed' ELSE 'denied' END,
+  CASE WHEN ${rotated} OR d.decision = 'replay' THEN NULL ELSE d.decision END,
+  :request_id, :ip, :user_agent, :grace_period,
+  CASE WHEN d.decision = 'replay' THEN 1 ELSE 0 END, :now
+FROM clients c, (SELECT (${check}) AS decision) AS d
+WHERE c.id = :client_id`
+
+  const remember = `INSERT INTO idempotency_records (client_id, user_id, key_hash,
+  request_fingerprint, pepper_id, response_ciphertext, response_data, request_id, created_at,
+  expires_at)
+SELECT :client_id, :user_id, :key_hash, :fingerprint, :pepper_id, :ciphertext, ${snapshot},
+  :request_id, :now, :expires_at
+FROM ${target.table}
+WHERE ${target.rowMatch} AND secret_hash = :secret_hash AND :key_hash IS NOT NULL
+ON CONFLICT (client_id, user_id, key_hash) DO UPDATE SET
+  request_fingerprint = excluded.request_fingerprint, pepper_id = excluded.pepper_id,
+  response_ciphertext = excluded.response_ciphertext, response_data = excluded.response_data,
+  request_id = excluded.request_id, created_at = excluded.created_at,
+  expires_at = excluded.expires_at`
+
+  // A bounded number of expired records go on each attempt, so cleanup never needs a cron job.
+  const prune = `DELETE FROM idempotency_records WHERE rowid IN (
+  SELECT rowid FROM idempotency_records WHERE expires_at <= :now LIMIT 20)`
+
+  return { readDecision, rotate, audit, remember, prune }
+}
