@@ -32,6 +32,8 @@ export default defineConfig({
               serviceBindings: {
                 SECRET_VERIFIER: { name: 'refresh-secret', entrypoint: 'SecretVerifier' },
               },
+              // An empty database that migration tests upgrade step by step.
+              d1Databases: ['MIGRATION_DB'],
             },
           }),
         ],
