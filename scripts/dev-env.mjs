@@ -49,7 +49,7 @@ export class UsageError extends Error {
  * a UsageError with exit code 2 that ends with the usage text.
  * @param {import('node:util').ParseArgsConfig['options']} options
  * @param {string} usage
- * @returns {Record<string, string | boolean | undefined>}
+ * @returns {Record<string, string | string[] | boolean | undefined>}
  */
 export function parseCommandLine(options, usage) {
   try {

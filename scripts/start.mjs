@@ -33,20 +33,26 @@ const DEFAULT_PORT = 8787
 const HOST = '127.0.0.1'
 const READY_TIMEOUT_MS = 90_000
 
-const USAGE = `Usage: npm start -- [--port PORT] [--setup-only]
+const USAGE = `Usage: npm start -- [--port PORT] [--var NAME:VALUE]... [--setup-only]
 
 Creates the dev signing key (.dev/signing-key.json) and .dev.vars when they are missing,
 applies the local D1 migrations, inserts the demo data, then runs \`wrangler dev\` on
 ${HOST} and prints curl commands with fresh tokens. Ctrl-C stops the server.
 
 Options:
-  --port PORT    port to listen on (default: $PORT, else ${DEFAULT_PORT})
-  --setup-only   prepare everything, but do not start the server
-  -h, --help     show this help`
+  --port PORT         port to listen on (default: $PORT, else ${DEFAULT_PORT})
+  --var NAME:VALUE    a Worker setting for this run only, such as ROTATION_RATE_LIMIT:0.
+                      It overrides .dev.vars and can be repeated.
+  --setup-only        prepare everything, but do not start the server
+  -h, --help          show this help`
 
 function parseOptions() {
   const values = parseCommandLine(
-    { port: { type: 'string' }, 'setup-only': { type: 'boolean' } },
+    {
+      port: { type: 'string' },
+      var: { type: 'string', multiple: true },
+      'setup-only': { type: 'boolean' },
+    },
     USAGE,
   )
 
@@ -55,7 +61,33 @@ function parseOptions() {
   if (!/^\d+$/.test(rawPort) || port < 1 || port > 65_535) {
     throw new UsageError(`The port "${rawPort}" is invalid: use a number from 1 to 65535.`, 2)
   }
-  return { port, setupOnly: values['setup-only'] === true, help: values.help === true }
+  return {
+    port,
+    vars: parseVars(values.var ?? []),
+    setupOnly: values['setup-only'] === true,
+    help: values.help === true,
+  }
+}
+
+/**
+ * Parses `--var NAME:VALUE` options as wrangler does, splitting at the first colon.
+ * @param {string[]} options
+ * @returns {Record<string, string>}
+ */
+function parseVars(options) {
+  const vars = {}
+  for (const option of options) {
+    const separator = option.indexOf(':')
+    const name = option.slice(0, separator)
+    if (separator < 1 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new UsageError(
+        `--var "${option}" is invalid: use NAME:VALUE, such as ROTATION_RATE_LIMIT:0.`,
+        2,
+      )
+    }
+    vars[name] = option.slice(separator + 1)
+  }
+  return vars
 }
 
 /**
@@ -196,16 +228,26 @@ Press Ctrl-C to stop the server.
 `)
 }
 
-/** Runs wrangler dev in the foreground until it exits, forwarding stop signals to it. */
-async function serve(port, env) {
+/**
+ * Runs wrangler dev in the foreground until it exits, forwarding stop signals to it. `vars` go
+ * to wrangler as `--var`, and the printed tokens follow their issuer, audience and client id claim.
+ */
+async function serve(port, vars, env) {
   await assertPortFree(port)
 
   const { root, wranglerBin } = devPaths()
+  const varArgs = Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])
   const child = spawn(
     process.execPath,
-    [wranglerBin, 'dev', '--ip', HOST, '--port', String(port)],
+    [wranglerBin, 'dev', '--ip', HOST, '--port', String(port), ...varArgs],
     { cwd: root, env: wranglerEnv(), stdio: 'inherit' },
   )
+  const tokenSettings = {
+    ...env,
+    issuer: vars.JWT_ISSUER || env.issuer,
+    audience: vars.JWT_AUDIENCE || env.audience,
+    clientIdClaim: vars.CLIENT_ID_CLAIM || env.clientIdClaim,
+  }
   const exited = new Promise((resolve, reject) => {
     child.once('error', reject)
     child.once('exit', (code, signal) => resolve(code ?? 128 + (constants.signals[signal] ?? 0)))
@@ -220,7 +262,9 @@ async function serve(port, env) {
 
   try {
     await Promise.race([waitUntilReady(child, port), exited])
-    if (child.exitCode === null && child.signalCode === null) await printInstructions(port, env)
+    if (child.exitCode === null && child.signalCode === null) {
+      await printInstructions(port, tokenSettings)
+    }
   } catch (error) {
     child.kill('SIGTERM')
     throw error
@@ -238,7 +282,7 @@ async function main() {
   const env = await setup()
   if (options.setupOnly) return
 
-  await serve(options.port, env)
+  await serve(options.port, options.vars, env)
 }
 
 runMain(main)

@@ -145,6 +145,20 @@ describe('npm start setup', () => {
     expect(await readdir(copyPath('.dev'))).toEqual(['signing-key.json'])
   })
 
+  it('rejects an invalid port', async () => {
+    const result = await runScript('start.mjs', ['--port', '80a', '--setup-only'])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('The port "80a" is invalid')
+  })
+
+  it('rejects a --var without a name', async () => {
+    const result = await runScript('start.mjs', ['--var', ':0', '--setup-only'])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('--var ":0" is invalid: use NAME:VALUE')
+  })
+
   it('keeps other lines of .dev.vars', async () => {
     const before = await devVars()
     await writeFile(copyPath('.dev.vars'), `${snapshots[1]?.devVars}SUNSET_DATE=2027-06-30\n`)
