@@ -42,16 +42,19 @@ export function readIdempotencyKey(header: string | undefined): string | undefin
 }
 
 /**
- * Hashes the key with its scope for lookup. The hash does not depend on the pepper, so a
- * retry still finds its record after the pepper rotates; the stored secret stays encrypted
- * under a key that needs the pepper.
+ * Hashes the key and its scope with a pepper (HMAC-SHA-256), so the stored hash neither reveals
+ * the key nor can be checked against guesses without the server key.
  */
-export async function hashIdempotencyKey(scope: ReplayScope): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    'SHA-256',
-    encoder.encode(`idempotency-key\n${scopeText(scope)}`),
+export async function hashIdempotencyKey(scope: ReplayScope, pepper: PepperKey): Promise<string> {
+  const hmacKey = await crypto.subtle.importKey(
+    'raw',
+    pepper.key,
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
   )
-  return encodeBase64url(new Uint8Array(digest))
+  const input = encoder.encode(`idempotency-key\n${scopeText(scope)}`)
+  return encodeBase64url(new Uint8Array(await crypto.subtle.sign('HMAC', hmacKey, input)))
 }
 
 function canonicalJson(value: unknown): string {

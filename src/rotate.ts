@@ -200,8 +200,11 @@ async function prepareIdempotency(
   config: Config,
   now: number,
 ): Promise<IdempotencyInput> {
+  const peppers = [config.pepper, ...config.retiredPeppers]
+  const lookupHashes = await Promise.all(peppers.map((pepper) => hashIdempotencyKey(scope, pepper)))
   return {
-    keyHash: await hashIdempotencyKey(scope),
+    keyHash: lookupHashes[0] as string,
+    lookupHashes,
     fingerprint: await fingerprintBody(body),
     pepperId: config.pepper.id,
     ciphertext: await encryptForReplay(secret, scope, config.pepper),

@@ -9,8 +9,10 @@ export interface RotationStatements {
   prune: string
 }
 
-const IDEMPOTENCY_MATCH = `client_id = :client_id AND user_id = :user_id AND key_hash = :key_hash
-  AND expires_at > :now`
+// :key_hashes is a JSON array of the key's hash under every accepted pepper, so a record written
+// before a pepper rotation is still found.
+const IDEMPOTENCY_MATCH = `client_id = :client_id AND user_id = :user_id
+  AND key_hash IN (SELECT value FROM json_each(:key_hashes)) AND expires_at > :now`
 
 // `connection_id IS :connection_id` also matches NULL, which marks the client's own secret.
 const RECENT_ROTATIONS = `SELECT occurred_at FROM client_secret_events
@@ -64,7 +66,9 @@ export function buildRotationStatements(target: SecretTarget): RotationStatement
   i.pepper_id, i.response_ciphertext, i.response_data
 FROM (SELECT 1) AS one
 LEFT JOIN idempotency_records i ON i.client_id = :client_id AND i.user_id = :user_id
-  AND i.key_hash = :key_hash AND i.expires_at > :now`
+  AND i.key_hash IN (SELECT value FROM json_each(:key_hashes)) AND i.expires_at > :now
+ORDER BY i.created_at DESC
+LIMIT 1`
 
   const rotate = `UPDATE ${target.table} SET
   previous_secret_hash = CASE WHEN :previous_expires_at IS NULL THEN NULL ELSE secret_hash END,

@@ -59,7 +59,10 @@ export type RotationOutcome =
 
 /** The idempotency part of a rotation: the key's hash, the body's fingerprint and the record. */
 export interface IdempotencyInput {
+  /** The key's hash under the current pepper, stored with a new record. */
   keyHash: string
+  /** The key's hash under every accepted pepper, current first, to find an existing record. */
+  lookupHashes: string[]
   fingerprint: string
   pepperId: string
   ciphertext: string
@@ -106,6 +109,7 @@ function parametersOf(target: SecretTarget, input: RotationInput): Record<string
     rate_limit: input.rateLimit.limit,
     window_start: input.rateLimit.windowStart,
     key_hash: input.idempotency?.keyHash ?? null,
+    key_hashes: JSON.stringify(input.idempotency?.lookupHashes ?? []),
     fingerprint: input.idempotency?.fingerprint ?? '',
     pepper_id: input.idempotency?.pepperId ?? '',
     ciphertext: input.idempotency?.ciphertext ?? '',

@@ -90,7 +90,10 @@ function withClientAddress(request: Request, info: Deno.ServeHandlerInfo): Reque
   const headers = new Headers(request.headers)
   headers.delete('cf-connecting-ip')
   if (info.remoteAddr.transport === 'tcp') headers.set('cf-connecting-ip', info.remoteAddr.hostname)
-  return new Request(request, { headers })
+
+  // The copy is built from parts: copying the Request itself would read request.signal, which
+  // makes Deno 2.9 warn about its legacy abort behaviour on every request.
+  return new Request(request.url, { method: request.method, headers, body: request.body })
 }
 
 export interface ServeOptions {
@@ -110,7 +113,8 @@ export function serveWorker(env: Env, options: ServeOptions): Deno.HttpServer<De
       signal: options.signal,
       onListen: options.onListen ?? (() => {}),
     },
-    (request, info) => worker.fetch(withClientAddress(request, info), env, createExecutionContext()),
+    (request, info) =>
+      worker.fetch(withClientAddress(request, info), env, createExecutionContext()),
   )
 }
 

@@ -108,7 +108,9 @@ async function main(): Promise<void> {
 
   const key = await ensureSigningKey(paths.signingKey)
   const action = key.created ? 'Created' : 'Using'
-  console.log(`${action} the dev signing key ${displayPath(paths.signingKey)} (kid ${key.jwk.kid}).`)
+  console.log(
+    `${action} the dev signing key ${displayPath(paths.signingKey)} (kid ${key.jwk.kid}).`,
+  )
   const changed = await prepareDevVars(paths.devVars, key.jwk)
   console.log(`${changed ? 'Wrote' : 'Kept'} ${displayPath(paths.devVars)}.`)
 

@@ -13,3 +13,10 @@ export declare function verifySecret(
   stored: string,
   peppers: readonly PepperKey[],
 ): Promise<boolean>
+
+/** Hashes a secret for storage as `hmac-sha256$<key id>$<MAC>` (src/secret.ts). */
+export declare function hashSecret(
+  clientId: string,
+  secret: string,
+  pepper: PepperKey,
+): Promise<string>

@@ -4,4 +4,4 @@
 // excludes views of a SharedArrayBuffer). The code that runs is that of ../index.ts.
 
 // @ts-types="./worker.d.ts"
-export { default, verifySecret } from '../index.ts'
+export { default, hashSecret, verifySecret } from '../index.ts'
