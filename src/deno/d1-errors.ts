@@ -1,4 +1,4 @@
-// Errors in the form D1 gives them, so the Worker sees the same messages on Deno as on D1:
+// Errors in the form D1 gives them, so the Worker gets the same messages on Deno as on D1:
 // `D1_ERROR: <SQLite message>: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)`, with the
 // text after the prefix as the `cause`. The forms are those of the local D1 that miniflare runs
 // for @cloudflare/vitest-plugin 1.5.

@@ -2,7 +2,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import { d1Error, describeSqliteError, toD1Error } from './d1-errors.ts'
 import { findParameters, firstKeyword, isBlank, skipBlank } from './sql-text.ts'
 
-/** Where the results of a query come from, reported as D1's `meta.served_by`. */
+/** The source of query results, reported as D1's `meta.served_by`. */
 const SERVED_BY = 'node:sqlite'
 
 /** How long a write waits for another process that holds the database file's lock. */
@@ -111,7 +111,7 @@ class SqliteRunner {
   readonly #size: StatementSync
 
   constructor(connection: DatabaseSync) {
-    // D1 enforces foreign keys, so the adapter does whoever opened the connection.
+    // D1 enforces foreign keys, so the adapter turns them on whatever options opened the connection.
     connection.exec('PRAGMA foreign_keys = ON')
     this.connection = connection
     this.#status = connection.prepare(
@@ -149,8 +149,8 @@ class SqliteRunner {
       throw toD1Error(error)
     }
 
-    // SQLite compiles the first statement only and node:sqlite ignores the rest without a word,
-    // so a second statement is rejected rather than dropped.
+    // SQLite compiles the first statement only and node:sqlite silently ignores the rest, so a
+    // second statement is rejected rather than dropped.
     if (!isBlank(text, statement.sourceSQL.length)) {
       throw d1Error(
         'D1_ERROR',

@@ -82,7 +82,7 @@ export function parseWranglerVars(toml: string): Record<string, string> {
     const value = match?.[2] === undefined ? undefined : parseTomlString(match[2])
     if (match?.[1] === undefined || value === undefined) {
       throw new Error(
-        `wrangler.toml line ${index + 1}: expected NAME = "text" in [vars]; the Deno entry reads no other form.`,
+        `wrangler.toml line ${index + 1}: the Deno entry reads only NAME = "text" entries in [vars]. Quote the value, or set it in .dev.vars.`,
       )
     }
     vars[match[1]] = value

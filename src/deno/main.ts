@@ -13,7 +13,7 @@ import worker from './worker.ts'
 /** The project directory, where wrangler.toml, .dev.vars and migrations/ are. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
-/** Where the entry keeps the database unless `--database` names another file. */
+/** The database file of the entry, unless `--database` names another. */
 export const DEFAULT_DATABASE = join(PROJECT_ROOT, '.dev', 'deno', 'd1.sqlite')
 
 /** The port of `wrangler dev`, so URLs and curl commands work with either runtime. */
@@ -69,7 +69,7 @@ export async function createWorkerEnv(options: WorkerEnvOptions): Promise<Worker
   }
 }
 
-/** An ExecutionContext for one request. Tasks passed to waitUntil run on; failures are logged. */
+/** Creates the ExecutionContext of one request. Failures of waitUntil tasks are logged. */
 function createExecutionContext(): ExecutionContext {
   return {
     waitUntil(promise) {
@@ -98,7 +98,7 @@ function withClientAddress(request: Request, info: Deno.ServeHandlerInfo): Reque
 
 export interface ServeOptions {
   port: number
-  /** Loopback only by default: this entry is for local use, without TLS. */
+  /** The address to listen on: 127.0.0.1 unless set, because the entry serves plain HTTP. */
   hostname?: string
   signal?: AbortSignal
   onListen?: (address: Deno.NetAddr) => void

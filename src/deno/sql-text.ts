@@ -59,7 +59,7 @@ export function skipBlank(sql: string, start = 0): number {
   return index
 }
 
-/** True when the text holds no statement: only whitespace, comments and semicolons. */
+/** True when the text contains no statement: only whitespace, comments and semicolons. */
 export function isBlank(sql: string, start = 0): boolean {
   return skipBlank(sql, start) === sql.length
 }
