@@ -1,8 +1,25 @@
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
 
 const migrations = await readD1Migrations('./migrations')
+
+// Wrangler's config loader also reads the .dev.vars beside the config file, which would make the
+// tests depend on a developer's local settings. The tests use a copy of wrangler.toml in a folder
+// that has no .dev.vars, with its paths made absolute.
+const testConfigDir = resolve('node_modules/.cache/refresh-secret-test')
+mkdirSync(testConfigDir, { recursive: true })
+const testConfigPath = join(testConfigDir, 'wrangler.toml')
+writeFileSync(
+  testConfigPath,
+  readFileSync('./wrangler.toml', 'utf8')
+    .replace(/^main = "(.*)"$/m, (_line, path) => `main = ${JSON.stringify(resolve(path))}`)
+    .replace(
+      /^migrations_dir = "(.*)"$/m,
+      (_line, path) => `migrations_dir = ${JSON.stringify(resolve(path))}`,
+    ),
+)
 
 // A key pair used only by tests. The Worker under test trusts its public half.
 const { d: _private, ...testPublicKey } = JSON.parse(
@@ -25,7 +42,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             main: './src/index.ts',
-            wrangler: { configPath: './wrangler.toml' },
+            wrangler: { configPath: testConfigPath },
             miniflare: {
               bindings: { ...testVars, TEST_MIGRATIONS: migrations },
               // A real service binding to the Worker's own RPC entrypoint, as a token endpoint has.
