@@ -2,9 +2,11 @@ import { Hono } from 'hono'
 import { cors } from 'hono/cors'
 import type { Config } from './config.ts'
 import type { AppEnv } from './context.ts'
+import { serveDocsPage } from './docs-page.ts'
 import { resolveRequestId, sendError } from './envelope.ts'
 import { ApiError } from './errors.ts'
 import { describeError, log } from './log.ts'
+import { serveOpenApiDocument } from './openapi.ts'
 import { refreshClientSecret, refreshConnectionSecret } from './rotate.ts'
 
 export const ROUTE = '/admin/clients/:id/refresh_secret'
@@ -51,6 +53,10 @@ export function createApp(config: Config): Hono<AppEnv> {
     c.set('logFields', {})
 
     await next()
+
+    // Responses built outside the envelope, such as CORS preflights, get the common headers too.
+    if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', c.get('requestId'))
+    if (!c.res.headers.has('cache-control')) c.res.headers.set('Cache-Control', 'no-store')
 
     const fields = c.get('logFields')
     log(c.res.status >= 500 ? 'error' : 'info', 'request', {
@@ -105,6 +111,9 @@ export function createApp(config: Config): Hono<AppEnv> {
       throw methodNotAllowed()
     })
   }
+
+  app.get('/openapi.json', serveOpenApiDocument)
+  app.get('/docs', serveDocsPage)
 
   app.notFound((c) => sendError(c, new ApiError(404, 'not_found', 'No route matches this path.')))
 
