@@ -8,10 +8,11 @@ export function encodeBase64url(bytes: Uint8Array): string {
 }
 
 /** Decodes Base64url without padding, or returns undefined when the text is not Base64url. */
-export function decodeBase64url(value: string): Uint8Array | undefined {
+export function decodeBase64url(value: string): Uint8Array<ArrayBuffer> | undefined {
   if (!BASE64URL_PATTERN.test(value) || value.length % 4 === 1) return undefined
   try {
-    return base64url.decode(value)
+    // A copy, so the bytes are backed by a plain ArrayBuffer as Web Crypto's BufferSource requires.
+    return new Uint8Array(base64url.decode(value))
   } catch {
     return undefined
   }

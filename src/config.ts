@@ -30,7 +30,7 @@ export interface Env {
 /** A key of the secret hash: its id, recorded in every hash, and its raw bytes. */
 export interface PepperKey {
   id: string
-  key: Uint8Array
+  key: Uint8Array<ArrayBuffer>
 }
 
 export interface Config {

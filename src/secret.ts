@@ -6,7 +6,7 @@ export const HASH_ALGORITHM = 'hmac-sha256'
 
 const SECRET_BYTES = 32
 const encoder = new TextEncoder()
-const importedKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>()
+const importedKeys = new WeakMap<Uint8Array<ArrayBuffer>, Promise<CryptoKey>>()
 
 /** Generates a client secret: 32 random bytes, Base64url without padding (43 characters). */
 export function generateSecret(): string {
@@ -29,8 +29,9 @@ function importPepper(pepper: PepperKey): Promise<CryptoKey> {
  * The MAC input binds the secret to its client, so a hash copied to another client row
  * never verifies. Client ids are UUIDs and never contain a newline.
  */
-function macInput(clientId: string, secret: string): Uint8Array {
-  return encoder.encode(`${clientId.toLowerCase()}\n${secret}`)
+function macInput(clientId: string, secret: string): Uint8Array<ArrayBuffer> {
+  // TextEncoder always returns bytes backed by a plain ArrayBuffer.
+  return encoder.encode(`${clientId.toLowerCase()}\n${secret}`) as Uint8Array<ArrayBuffer>
 }
 
 /**
@@ -48,7 +49,9 @@ export async function hashSecret(
 }
 
 /** The parts of a stored hash, or undefined when it is not in a format this version reads. */
-export function parseStoredHash(stored: string): { keyId: string; mac: Uint8Array } | undefined {
+export function parseStoredHash(
+  stored: string,
+): { keyId: string; mac: Uint8Array<ArrayBuffer> } | undefined {
   const parts = stored.split('$')
   if (parts.length !== 3 || parts[0] !== HASH_ALGORITHM) return undefined
 

@@ -8,7 +8,7 @@ import { describeError, log } from '../log.ts'
 import { openSqlite, SqliteD1Database } from './d1.ts'
 import { loadSettings, SETTING_NAMES, type Settings } from './env.ts'
 import { applyMigrations } from './migrations.ts'
-import worker from './worker.ts'
+import worker from '../index.ts'
 
 /** The project directory, where wrangler.toml, .dev.vars and migrations/ are. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url))

@@ -2,7 +2,7 @@
 // the authorization checks in their documented order, a rotation, and the eHealth envelope.
 
 import assert from 'node:assert/strict'
-import { verifySecret } from '../../src/deno/worker.ts'
+import { verifySecret } from '../../src/index.ts'
 import {
   createSigningKey,
   insertOwner,

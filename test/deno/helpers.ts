@@ -7,7 +7,7 @@ import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose'
 import type { PepperKey } from '../../src/config.ts'
 import type { Settings } from '../../src/deno/env.ts'
 import { createWorkerEnv, serveWorker } from '../../src/deno/main.ts'
-import { hashSecret } from '../../src/deno/worker.ts'
+import { hashSecret } from '../../src/index.ts'
 
 export const ISSUER = 'https://issuer.test'
 export const AUDIENCE = 'refresh-secret'
