@@ -4,11 +4,11 @@ import type { DatabaseSync } from 'node:sqlite'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Env } from '../config.ts'
+import worker from '../index.ts'
 import { describeError, log } from '../log.ts'
 import { openSqlite, SqliteD1Database } from './d1.ts'
 import { loadSettings, SETTING_NAMES, type Settings } from './env.ts'
 import { applyMigrations } from './migrations.ts'
-import worker from '../index.ts'
 
 /** The project directory, where wrangler.toml, .dev.vars and migrations/ are. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url))
