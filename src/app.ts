@@ -67,6 +67,7 @@ export function createApp(config: Config): Hono<AppEnv> {
       duration_ms: Date.now() - started,
       outcome: fields.outcome ?? (c.res.status < 400 ? 'ok' : 'error'),
       client_id: fields.client_id ?? null,
+      connection_id: fields.connection_id ?? undefined,
       user_id: fields.user_id ?? null,
     })
   })

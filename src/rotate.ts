@@ -1,9 +1,11 @@
 import type { Context } from 'hono'
+import { authorizeCaller, readRequestFacts } from './authorize.ts'
 import { readRequestBody } from './body.ts'
 import type { Config, PepperKey } from './config.ts'
 import type { AppEnv } from './context.ts'
+import { deniedError } from './denials.ts'
 import { sendData } from './envelope.ts'
-import { ApiError, invalidToken, serviceUnavailable, validationFailed } from './errors.ts'
+import { ApiError, serviceUnavailable } from './errors.ts'
 import {
   decryptReplay,
   encryptForReplay,
@@ -12,186 +14,18 @@ import {
   type ReplayScope,
   readIdempotencyKey,
 } from './idempotency.ts'
-import { describeError, log } from './log.ts'
 import { parseRotationOptions } from './options.ts'
-import { hasScope } from './scope.ts'
 import { generateSecret, hashSecret } from './secret.ts'
 import {
-  type DenialReason,
   type IdempotencyInput,
   type RotationOutcome,
-  recordDenial,
   rotateSecret,
   type StoredReplay,
   toClientRecord,
   toConnectionRecord,
 } from './store.ts'
 import { CLIENT_TARGET, CONNECTION_TARGET, type SecretTarget } from './targets.ts'
-import { type Caller, readBearerToken, verifyAccessToken } from './token.ts'
-
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-const MAX_USER_AGENT_LENGTH = 512
-
-/** Request facts recorded in the audit trail. */
-interface RequestFacts {
-  requestId: string
-  ip: string | null
-  userAgent: string | null
-}
-
-/** The secret a request rotates: which kind, of which client, and which connection. */
-interface RotationSubject {
-  target: SecretTarget
-  clientId: string
-  connectionId: string | undefined
-}
-
-function insufficientScope(scope: string): ApiError {
-  return new ApiError(403, 'forbidden', `The access token lacks the scope ${scope}.`, {
-    // RFC 6750 section 3.1: name the scope that the resource requires.
-    headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}"` },
-    reason: 'scope_missing',
-  })
-}
-
-function invalidPathId(parameter: string): ApiError {
-  return validationFailed(`The path parameter ${parameter} must be a UUID.`, [
-    {
-      entry_type: 'path_parameter',
-      entry: `$.${parameter}`,
-      rules: [{ rule: 'format', params: ['uuid'], description: 'expected a UUID' }],
-    },
-  ])
-}
-
-/** Returns the canonical lowercase UUID, or undefined when the value is not a UUID. */
-function canonicalUuid(value: string | undefined): string | undefined {
-  return value !== undefined && UUID_PATTERN.test(value) ? value.toLowerCase() : undefined
-}
-
-/** Maps a denial decided in the rotation transaction to its error. */
-function deniedError(
-  outcome: Extract<RotationOutcome, { kind: 'denied' }>,
-  now: number,
-  rateWindowSeconds: number,
-): ApiError {
-  const reason: DenialReason = outcome.reason
-  switch (outcome.reason) {
-    case 'client_not_found':
-      return new ApiError(404, 'not_found', 'The client was not found.', { reason })
-    case 'connection_not_found':
-      return new ApiError(404, 'not_found', 'The connection was not found for this client.', {
-        reason,
-      })
-    case 'user_invalid':
-      return invalidToken('user_missing_or_blocked')
-    case 'role_missing':
-      return new ApiError(
-        403,
-        'forbidden',
-        'The user holds no role that may refresh this secret.',
-        {
-          reason,
-        },
-      )
-    case 'client_blocked':
-      return new ApiError(403, 'forbidden', 'The client is blocked.', { reason })
-    case 'idempotency_key_reused':
-      return validationFailed('This Idempotency-Key was used with a different request body.', [
-        {
-          entry_type: 'header',
-          entry: 'Idempotency-Key',
-          rules: [
-            {
-              rule: 'idempotency',
-              params: [],
-              description: 'the key was already used with a different body; use a new key',
-            },
-          ],
-        },
-      ])
-    case 'rate_limited': {
-      // The oldest rotation that keeps the count at the limit leaves the window this much later.
-      const freedAt = Date.parse(outcome.oldestCounted) + rateWindowSeconds * 1000
-      const seconds = Math.max(1, Math.ceil((freedAt - now) / 1000))
-      return new ApiError(429, 'too_many_requests', 'Too many secret rotations for this client.', {
-        headers: { 'Retry-After': String(seconds) },
-        reason,
-      })
-    }
-  }
-}
-
-function readRequestFacts(c: Context<AppEnv>): RequestFacts {
-  return {
-    requestId: c.get('requestId'),
-    ip: c.req.header('cf-connecting-ip') ?? null,
-    userAgent: c.req.header('user-agent')?.slice(0, MAX_USER_AGENT_LENGTH) ?? null,
-  }
-}
-
-/**
- * Records a denial that happened before the rotation batch. A failed write is logged and the
- * original denial still returned, so an audit outage never turns a 403 into something else.
- */
-async function auditEarlyDenial(
-  c: Context<AppEnv>,
-  caller: Caller,
-  subject: { clientId: string; connectionId: string | undefined },
-  reason: string,
-): Promise<void> {
-  const { clientId, connectionId } = subject
-  try {
-    await recordDenial(c.env.DB, {
-      ...readRequestFacts(c),
-      clientId,
-      connectionId: connectionId ?? null,
-      userId: caller.userId,
-      reason,
-      now: new Date().toISOString(),
-    })
-  } catch (error) {
-    log('error', 'audit write failed', {
-      request_id: c.get('requestId'),
-      client_id: clientId,
-      reason,
-      ...describeError(error),
-    })
-  }
-}
-
-/** Checks the token's scope and client against the path, in the documented order. */
-async function authorizeCaller(
-  c: Context<AppEnv>,
-  caller: Caller,
-  target: SecretTarget,
-): Promise<RotationSubject> {
-  const clientId = canonicalUuid(c.req.param('id'))
-  const rawConnectionId = target.name === 'connection' ? c.req.param('connection_id') : undefined
-  const connectionId = canonicalUuid(rawConnectionId)
-  if (clientId !== undefined) c.get('logFields').client_id = clientId
-  if (connectionId !== undefined) c.get('logFields').connection_id = connectionId
-
-  if (!hasScope(caller.scopes, target.scope)) {
-    if (clientId !== undefined) {
-      await auditEarlyDenial(c, caller, { clientId, connectionId }, 'scope_missing')
-    }
-    throw insufficientScope(target.scope)
-  }
-  if (clientId === undefined) throw invalidPathId('id')
-  if (target.name === 'connection' && connectionId === undefined) {
-    throw invalidPathId('connection_id')
-  }
-
-  // The token's client must be the legal entity whose secret is rotated.
-  if (caller.clientId.toLowerCase() !== clientId) {
-    await auditEarlyDenial(c, caller, { clientId, connectionId }, 'client_mismatch')
-    throw new ApiError(403, 'forbidden', 'The access token was not issued to this client.', {
-      reason: 'client_mismatch',
-    })
-  }
-  return { target, clientId, connectionId }
-}
+import { readBearerToken, verifyAccessToken } from './token.ts'
 
 async function prepareIdempotency(
   scope: ReplayScope,

@@ -2,8 +2,7 @@ import type { Config } from './config.ts'
 import { type SecretMatch, verifyClientSecret } from './secret.ts'
 import { readSecretSlots } from './store.ts'
 import { CLIENT_TARGET, CONNECTION_TARGET, type SecretTarget } from './targets.ts'
-
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+import { canonicalUuid } from './uuid.ts'
 
 /** The result of checking a client's secret, for a token endpoint. */
 export interface ClientSecretCheck extends SecretMatch {
@@ -29,9 +28,10 @@ async function checkSecret(
   secret: unknown,
 ): Promise<ClientSecretCheck> {
   if (typeof id !== 'string' || typeof secret !== 'string') return INVALID
-  if (!UUID_PATTERN.test(id) || secret.length === 0 || secret.length > 512) return INVALID
 
-  const canonicalId = id.toLowerCase()
+  const canonicalId = canonicalUuid(id)
+  if (canonicalId === undefined || secret.length === 0 || secret.length > 512) return INVALID
+
   const slots = await readSecretSlots(db, target, canonicalId)
   if (slots === null || slots.is_blocked !== 0) return INVALID
 
