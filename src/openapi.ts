@@ -119,7 +119,7 @@ function schemaRef(name: string): SchemaObject {
   return { $ref: `#/components/schemas/${name}` }
 }
 
-/** An error envelope whose `meta.code` is `status` and whose `error.type` is `type`. */
+/** Builds the schema of an error envelope whose `meta.code` is `status` and `error.type` is `type`. */
 function errorEnvelope(status: number, type: string, description: string): SchemaObject {
   return {
     $ref: '#/components/schemas/ErrorEnvelope',
@@ -135,7 +135,7 @@ function errorEnvelope(status: number, type: string, description: string): Schem
 interface MethodFacts {
   scope: string
   record: string
-  /** What is rotated, as the descriptions name it: "the client's secret" or similar. */
+  /** The rotated secret as descriptions name it, such as "This client's secret". */
   secretName: string
   notFound: string
   /** Headers that every response of the path carries, except the configuration failure 500. */
@@ -216,7 +216,7 @@ function methodResponses(facts: MethodFacts): Record<string, ResponseObject> {
     '409': errorResponse(
       facts,
       'RequestConflictError',
-      'The response for this `Idempotency-Key` can no longer be replayed, because the server key that encrypted the stored secret is no longer configured. Retry with a new key.',
+      'The stored response for this `Idempotency-Key` cannot be decrypted, for example because the server key that encrypted it is now configured under another key id. Retry with a new key.',
     ),
     '413': errorResponse(facts, 'RequestTooLargeError', 'The body is larger than 16384 bytes.'),
     '415': errorResponse(
@@ -304,7 +304,7 @@ const CONNECTION_EXAMPLES: MediaTypeObject['examples'] = {
   },
 }
 
-/** The checks that both methods make, in order, as an OpenAPI description (CommonMark). */
+/** Describes, in CommonMark, the checks that both methods make in order. */
 function checksDescription(scope: string, connection: boolean): string {
   const pathChecks = connection
     ? '3. `{id}` and `{connection_id}` are UUIDs (422).'
@@ -453,7 +453,7 @@ The signature must verify against the issuer's key set with an allowed asymmetri
         in: 'header',
         required: false,
         description:
-          'Makes a retry safe. A request with the same key, user and secret within the replay period (600 seconds by default) returns the first response with the same secret and rotates nothing. The same key with a different body returns 422.',
+          'Makes a retry safe. A request with the same key, user and secret within the replay period (600 seconds by default) returns the first response with the same secret and rotates nothing. The same key with a different body returns 422. A retry after the deployment removed the server key that was current at the first request is a new request and rotates the secret again.',
         schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]{1,255}$' },
       },
       RequestId: {
@@ -550,6 +550,7 @@ The signature must verify against the issuer's key set with an allowed asymmetri
           },
         },
         if: { properties: { revoke_previous: { const: true } }, required: ['revoke_previous'] },
+        // biome-ignore lint/suspicious/noThenProperty: JSON Schema's `then` keyword, never awaited.
         then: { properties: { previous_secret_expires_in: { const: 0 } } },
         examples: [{ previous_secret_expires_in: 3600 }, { revoke_previous: true }],
       },
@@ -795,7 +796,13 @@ The signature must verify against the issuer's key set with an allowed asymmetri
         ),
         properties: {
           meta: { properties: { code: { const: 422 } } },
-          error: { required: ['invalid'], properties: { type: { const: 'validation_failed' } } },
+          error: {
+            required: ['invalid'],
+            properties: {
+              type: { const: 'validation_failed' },
+              invalid: { type: 'array', minItems: 1 },
+            },
+          },
         },
       },
       TooManyRequestsError: errorEnvelope(429, 'too_many_requests', 'The rate limit is reached.'),
