@@ -7,6 +7,13 @@ import { readScopes } from './scope.ts'
 /** Tokens longer than this are rejected before any decoding or key lookup. */
 export const MAX_TOKEN_LENGTH = 8_192
 
+/**
+ * A JWS in compact serialization: three Base64url segments without padding (RFC 7515 sections
+ * 2 and 7.1). Every allowed algorithm signs, so the signature is never empty. jose also decodes
+ * padded segments, which would let `token==` verify as a second spelling of `token`.
+ */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
 /** The caller as established by a verified access token. */
 export interface Caller {
   userId: string
@@ -36,6 +43,7 @@ function stringClaim(payload: JWTPayload, name: string): string | undefined {
 /** Verifies an access token and returns the caller it names. */
 export async function verifyAccessToken(token: string, config: Config): Promise<Caller> {
   if (token.length > MAX_TOKEN_LENGTH) throw invalidToken('token_too_large')
+  if (!COMPACT_JWS.test(token)) throw invalidToken('token_malformed')
 
   let payload: JWTPayload
   try {
