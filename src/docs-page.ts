@@ -25,11 +25,12 @@ header a { color: #fff; }
 .layout { display: grid; grid-template-columns: 260px minmax(0, 1fr); max-width: 1280px; margin: 0 auto; }
 nav { padding: 24px 20px; border-right: 1px solid var(--line); font-size: 14px; }
 nav ul { list-style: none; margin: 0; padding: 0; }
-nav li { margin: 0 0 10px; }
+nav li { margin: 0 0 12px; }
 nav a { color: var(--accent); text-decoration: none; }
-nav code { font-size: 12px; word-break: break-all; }
+nav small { display: block; color: var(--muted); overflow-wrap: anywhere; }
 main { padding: 8px 36px 48px; min-width: 0; }
 h2 { font-size: 22px; margin: 36px 0 12px; padding-top: 8px; border-top: 1px solid var(--line); }
+main > section:first-child h2 { border-top: 0; }
 h3 { font-size: 17px; margin: 24px 0 8px; }
 h4 { font-size: 15px; margin: 18px 0 6px; }
 code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace;
@@ -39,7 +40,11 @@ pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px
   overflow-x: auto; }
 pre code { background: none; border: 0; padding: 0; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 16px; font-size: 14px; }
-th, td { border: 1px solid var(--line); padding: 6px 10px; text-align: left; vertical-align: top; }
+th, td { border: 1px solid var(--line); padding: 6px 10px; text-align: left; vertical-align: top;
+  overflow-wrap: break-word; }
+td:first-child { white-space: nowrap; }
+td:last-child code, table.methods td:first-child code { overflow-wrap: anywhere; }
+table.methods td:first-child { white-space: normal; }
 th { background: var(--soft); font-weight: 600; }
 td p { margin: 0 0 6px; }
 td p:last-child { margin-bottom: 0; }
@@ -132,8 +137,10 @@ function schemaLink(reference: string): string {
   return `<a href="#schema-${escapeHtml(name)}">${escapeHtml(name)}</a>`
 }
 
-function jsonCode(value: unknown): string {
-  return `<code>${escapeHtml(JSON.stringify(value))}</code>`
+/** Shows a fixed value: a string as it is sent, anything else as JSON. */
+function valueCode(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return `<code>${escapeHtml(text)}</code>`
 }
 
 /** Lists the fixed values and requirements that a schema places on nested properties. */
@@ -145,7 +152,7 @@ function nestedConstraints(schema: SchemaObject, prefix = ''): string[] {
   for (const [name, property] of Object.entries(schema.properties ?? {})) {
     const path = prefix + name
     if (property.const !== undefined) {
-      constraints.push(`<code>${escapeHtml(path)}</code> is ${jsonCode(property.const)}`)
+      constraints.push(`<code>${escapeHtml(path)}</code> is ${valueCode(property.const)}`)
     }
     constraints.push(...nestedConstraints(property, `${path}.`))
   }
@@ -159,8 +166,8 @@ function describeType(schema: SchemaObject): string {
     const link = schemaLink(schema.$ref)
     return constraints.length === 0 ? link : `${link} where ${constraints.join(', ')}`
   }
-  if (schema.const !== undefined) return jsonCode(schema.const)
-  if (schema.enum !== undefined) return `one of ${schema.enum.map(jsonCode).join(', ')}`
+  if (schema.const !== undefined) return valueCode(schema.const)
+  if (schema.enum !== undefined) return `one of ${schema.enum.map(valueCode).join(', ')}`
 
   const types = schema.type === undefined ? [] : [schema.type].flat()
   if (types.length === 0) return 'any JSON value'
@@ -261,7 +268,20 @@ function statusClass(status: string): string {
   return `status s${status.charAt(0)}`
 }
 
+/** Returns the names of the headers that every response of the operation declares. */
+function commonHeaderNames(operation: OperationObject): string[] {
+  const lists = Object.values(operation.responses).map((response) =>
+    Object.keys(response.headers ?? {}),
+  )
+  return (lists[0] ?? []).filter((name) => lists.every((list) => list.includes(name)))
+}
+
+function codeList(names: string[]): string {
+  return names.map((name) => `<code>${escapeHtml(name)}</code>`).join(', ')
+}
+
 function renderResponses(document: OpenApiDocument, operation: OperationObject): string {
+  const common = commonHeaderNames(operation)
   const rows = Object.entries(operation.responses).map(([status, response]) => {
     const content = Object.entries(response.content ?? {})
     const body = content
@@ -273,23 +293,32 @@ function renderResponses(document: OpenApiDocument, operation: OperationObject):
     const errorType = content
       .map(([, media]) => errorTypeOf(document, media.schema))
       .find((type) => type !== undefined)
-    const headers = Object.keys(response.headers ?? {})
-      .map((name) => `<code>${escapeHtml(name)}</code>`)
-      .join(' ')
+    const headers = codeList(
+      Object.keys(response.headers ?? {}).filter((name) => !common.includes(name)),
+    )
     return `<tr>
   <td class="${statusClass(status)}">${escapeHtml(status)}</td>
   <td>${errorType === undefined ? '<span class="muted">none</span>' : `<code>${escapeHtml(errorType)}</code>`}</td>
-  <td>${renderMarkdown(response.description)}<p class="muted">Body: ${body}</p></td>
   <td>${headers}</td>
+  <td>${renderMarkdown(response.description)}<p class="muted">Body: ${body}</p></td>
 </tr>`
   })
   return `<h3>Responses</h3>
+<p>Every response declares the headers ${codeList(common)}. The third column lists the others.</p>
 <table>
-<thead><tr><th>Status</th><th><code>error.type</code></th><th>Description</th><th>Headers</th></tr></thead>
+<thead><tr><th>Status</th><th><code>error.type</code></th><th>Other headers</th><th>Description</th></tr></thead>
 <tbody>
 ${rows.join('\n')}
 </tbody>
 </table>`
+}
+
+/** Names a set of statuses briefly: `all`, `all but 500`, or the list. */
+function describeStatuses(statuses: string[], all: string[]): string {
+  const missing = all.filter((status) => !statuses.includes(status))
+  if (missing.length === 0) return 'all'
+  if (missing.length <= 2) return `all but ${missing.join(', ')}`
+  return statuses.join(', ')
 }
 
 /** Lists each response header of an operation once per distinct definition, with its statuses. */
@@ -308,10 +337,11 @@ function renderResponseHeaders(document: OpenApiDocument, operation: OperationOb
     }
   }
 
+  const allStatuses = Object.keys(operation.responses)
   const rows = [...definitions.values()].map(
     ({ name, header, statuses }) => `<tr>
   <td><code>${escapeHtml(name)}</code></td>
-  <td>${statuses.join(', ')}</td>
+  <td>${describeStatuses(statuses, allStatuses)}</td>
   <td>${header.required === true ? 'always' : 'sometimes'}</td>
   <td>${describeSchema(header.schema)}</td>
   <td>${renderMarkdown(header.description)}</td>
@@ -351,13 +381,12 @@ function renderOperation(
   path: string,
   operation: OperationObject,
 ): string {
-  const scopes = requiredScopes(operation).map((scope) => `<code>${escapeHtml(scope)}</code>`)
   const schemes = operation.security.flatMap((requirement) => Object.keys(requirement))
   return `<section class="operation" id="${escapeHtml(operation.operationId)}">
 <h2><span class="method">${method.toUpperCase()}</span><code>${escapeHtml(path)}</code>${operation.deprecated === true ? '<span class="badge deprecated">Deprecated</span>' : ''}</h2>
 <p class="summary">${escapeHtml(operation.summary)}</p>
 <dl class="facts">
-<dt>Required scope</dt><dd>${scopes.join(', ')}</dd>
+<dt>Required scope</dt><dd>${codeList(requiredScopes(operation))}</dd>
 <dt>Authentication</dt><dd>${schemes.map((scheme) => `<a href="#auth-${escapeHtml(scheme)}">${escapeHtml(scheme)}</a>`).join(', ')}</dd>
 <dt>Operation id</dt><dd><code>${escapeHtml(operation.operationId)}</code></dd>
 </dl>
@@ -394,7 +423,14 @@ export function renderDocsPage(document: OpenApiDocument = OPENAPI_DOCUMENT): st
   const operations = operationsOf(document)
   const navigation = operations.map(
     ({ method, path, operation }) =>
-      `<li><a href="#${escapeHtml(operation.operationId)}">${method.toUpperCase()} <code>${escapeHtml(path)}</code></a></li>`,
+      `<li><a href="#${escapeHtml(operation.operationId)}">${escapeHtml(operation.summary)}</a><small>${method.toUpperCase()} ${escapeHtml(path)}</small></li>`,
+  )
+  const summaryRows = operations.map(
+    ({ method, path, operation }) => `<tr>
+  <td><a href="#${escapeHtml(operation.operationId)}">${method.toUpperCase()} <code>${escapeHtml(path)}</code></a></td>
+  <td>${codeList(requiredScopes(operation))}</td>
+  <td>${escapeHtml(operation.summary)}${operation.deprecated === true ? ' <span class="badge deprecated">Deprecated</span>' : ''}</td>
+</tr>`,
   )
   const schemes = Object.entries(document.components.securitySchemes).map(
     ([name, scheme]) => `<h3 id="auth-${escapeHtml(name)}">${escapeHtml(name)}</h3>
@@ -432,6 +468,12 @@ ${navigation.join('\n')}
 <section id="overview">
 <h2>Overview</h2>
 ${renderMarkdown(document.info.description)}
+<table class="methods">
+<thead><tr><th>Method</th><th>Required scope</th><th>Summary</th></tr></thead>
+<tbody>
+${summaryRows.join('\n')}
+</tbody>
+</table>
 </section>
 <section id="authentication">
 <h2>Authentication</h2>
