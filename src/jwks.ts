@@ -75,21 +75,69 @@ async function writeSharedCache(url: URL, entry: ExportedJWKSCache): Promise<voi
   }
 }
 
+type CacheEntry = JWKSCacheInput & Partial<ExportedJWKSCache>
+type VerificationKey = Awaited<ReturnType<JWTVerifyGetKey>>
+
+/** Returns the key from the key set in hand, or undefined when jose should fetch the key set. */
+type InHandLookup = (...args: Parameters<JWTVerifyGetKey>) => Promise<VerificationKey | undefined>
+
+/**
+ * Lets one request per cooldown refetch the key set for a key that it does not hold. jose
+ * refetches on an unknown `kid` once the cooldown since the last fetch has passed, but on
+ * Workers it does not share a fetch in flight between requests, so a burst of tokens with
+ * random key ids would start one fetch each. Requests that may not refetch are checked against
+ * the key set in hand and get jose's own "no matching key" error.
+ */
+function createRefetchGate(entry: CacheEntry): InHandLookup {
+  const localKeySets = new WeakMap<object, JWTVerifyGetKey>()
+  let nextRefetchAt = 0
+
+  return async (header, token) => {
+    const { uat, jwks } = entry
+    // With no key set in hand, or an expired one, jose fetches whatever the kid.
+    if (uat === undefined || jwks === undefined || Date.now() >= uat + JWKS_MAX_AGE_MS) {
+      return undefined
+    }
+
+    let local = localKeySets.get(jwks)
+    if (local === undefined) {
+      try {
+        local = createLocalJWKSet(jwks)
+      } catch {
+        // jose ignores a malformed cached key set and fetches a new one.
+        return undefined
+      }
+      localKeySets.set(jwks, local)
+    }
+    try {
+      return await local(header, token)
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
+
+      const now = Date.now()
+      if (now < uat + JWKS_COOLDOWN_MS || now < nextRefetchAt) throw error
+      nextRefetchAt = now + JWKS_COOLDOWN_MS
+      return undefined
+    }
+  }
+}
+
 async function createSharedRemoteKeySet(url: URL): Promise<JWTVerifyGetKey> {
   // jose reads this object when the key set is created and updates it after every fetch.
-  const entry: JWKSCacheInput & Partial<ExportedJWKSCache> = await readSharedCache(url)
+  const entry: CacheEntry = await readSharedCache(url)
   const remote = createRemoteJWKSet(url, {
     timeoutDuration: JWKS_TIMEOUT_MS,
     cooldownDuration: JWKS_COOLDOWN_MS,
     cacheMaxAge: JWKS_MAX_AGE_MS,
     [jwksCache]: entry,
   })
+  const inHand = createRefetchGate(entry)
 
   // A failed fetch must return 503 rather than 401, so the two kinds of error are told apart here.
   return async (header, token) => {
     const fetchedAt = entry.uat
     try {
-      return await remote(header, token)
+      return (await inHand(header, token)) ?? (await remote(header, token))
     } catch (error) {
       // An issuer that publishes no keys at all is broken, not the token.
       if (entry.jwks !== undefined && entry.jwks.keys.length === 0) {
