@@ -1,5 +1,6 @@
 import { ApiError, invalidToken, validationFailed } from './errors.ts'
 import type { DenialReason, RotationOutcome } from './store.ts'
+import type { SecretTarget } from './targets.ts'
 
 export function insufficientScope(scope: string): ApiError {
   return new ApiError(403, 'forbidden', `The access token lacks the scope ${scope}.`, {
@@ -28,6 +29,7 @@ export function clientMismatch(): ApiError {
 
 /** Maps a denial decided in the rotation transaction to its error. */
 export function deniedError(
+  target: SecretTarget,
   outcome: Extract<RotationOutcome, { kind: 'denied' }>,
   now: number,
   rateWindowSeconds: number,
@@ -71,10 +73,15 @@ export function deniedError(
       // The oldest rotation that keeps the count at the limit leaves the window this much later.
       const freedAt = Date.parse(outcome.oldestCounted) + rateWindowSeconds * 1000
       const seconds = Math.max(1, Math.ceil((freedAt - now) / 1000))
-      return new ApiError(429, 'too_many_requests', 'Too many secret rotations for this client.', {
-        headers: { 'Retry-After': String(seconds) },
-        reason,
-      })
+      return new ApiError(
+        429,
+        'too_many_requests',
+        `Too many secret rotations for this ${target.name}.`,
+        {
+          headers: { 'Retry-After': String(seconds) },
+          reason,
+        },
+      )
     }
   }
 }

@@ -117,7 +117,7 @@ function createRefreshHandler(target: SecretTarget) {
       throw serviceUnavailable('database_unavailable', error)
     }
 
-    if (outcome.kind === 'denied') throw deniedError(outcome, now, config.rateLimit.window)
+    if (outcome.kind === 'denied') throw deniedError(target, outcome, now, config.rateLimit.window)
 
     if (outcome.kind === 'replayed') {
       const replayedSecret = await openReplay(outcome.replay, scope, config)

@@ -72,7 +72,8 @@ LIMIT 1`
 
   const rotate = `UPDATE ${target.table} SET
   previous_secret_hash = CASE WHEN :previous_expires_at IS NULL THEN NULL ELSE secret_hash END,
-  previous_secret_expires_at = :previous_expires_at,
+  previous_secret_expires_at =
+    CASE WHEN secret_hash IS NULL THEN NULL ELSE :previous_expires_at END,
   secret_hash = :secret_hash,
   updated_at = :now
 WHERE ${target.rowMatch} AND (${check}) IS NULL
