@@ -63,6 +63,13 @@ export async function verifyAccessToken(token: string, config: Config): Promise<
     throw invalidToken(error instanceof errors.JOSEError ? error.code : 'token_invalid', error)
   }
 
+  // JSON numbers beyond double range, such as 1e400, parse as Infinity, which passes jose's
+  // type check: an `exp` of 1e400 would never expire. NumericDate values must be finite.
+  for (const claim of ['exp', 'nbf', 'iat'] as const) {
+    const value = payload[claim]
+    if (value !== undefined && !Number.isFinite(value)) throw invalidToken(`${claim}_invalid`)
+  }
+
   // jose checks `iat` only against a maximum age, so an `iat` in the future is rejected here.
   const now = Math.floor(Date.now() / 1000)
   if (typeof payload.iat === 'number' && payload.iat > now + config.clockTolerance) {
