@@ -12,7 +12,10 @@ const MIGRATIONS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 
 export type ResultRows = Record<string, unknown>[]
 
-/** Opens an empty database with every migration applied and foreign keys enforced, as in D1. */
+/**
+ * Opens an empty database with every migration applied and foreign keys enforced, as in D1.
+ * NOTE: node:sqlite works without a flag from Node 22.13, but package.json allows 22.12.
+ */
 export function migratedDatabase(): DatabaseSync {
   const db = new DatabaseSync(':memory:')
   db.exec('PRAGMA foreign_keys = ON')
