@@ -17,7 +17,7 @@ const VALUES_PER_STATEMENT = 500
  * @property {Map<string, Set<string>>} ids table → the ids asked about that exist
  * @property {Map<string, Map<string, string>>} keyOwners `table:columns` → key → id of the row
  *   with that key
- * @property {Set<string>} rotatedClients clients with a `secret_rotated` audit row
+ * @property {Set<string>} rotatedClients clients whose own secret has a `secret_rotated` audit row
  *
  * @typedef {object} Lookup
  * @property {string} sql
@@ -113,7 +113,7 @@ function rotationLookups(clients) {
   const ids = [...new Set(clients.map((row) => row.id))].sort()
   return chunk(ids, VALUES_PER_STATEMENT).map((part) => ({
     sql: `SELECT DISTINCT client_id FROM client_secret_events
-  WHERE event = 'secret_rotated' AND client_id IN (${part.map(sqlLiteral).join(', ')})`,
+  WHERE event = 'secret_rotated' AND connection_id IS NULL AND client_id IN (${part.map(sqlLiteral).join(', ')})`,
     collect: (results, state) => {
       for (const result of results) state.rotatedClients.add(String(result.client_id))
     },

@@ -33,10 +33,10 @@ export function sqlLiteral(value) {
   return `'${value.replaceAll("'", "''")}'`
 }
 
-// A client whose secret was rotated by this service keeps that secret when an older Mithril
+// A client whose own secret (not a connection's) was rotated by this service keeps that secret when an older Mithril
 // export is imported again, so a re-run never restores a secret that Mithril stored in plain text.
 const KEEP_ROTATED_SECRET = `CASE WHEN EXISTS (SELECT 1 FROM client_secret_events e
-    WHERE e.client_id = clients.id AND e.event = 'secret_rotated')
+    WHERE e.client_id = clients.id AND e.event = 'secret_rotated' AND e.connection_id IS NULL)
   THEN clients.secret_hash ELSE excluded.secret_hash END`
 
 /**
