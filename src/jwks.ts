@@ -83,13 +83,13 @@ type InHandLookup = (...args: Parameters<JWTVerifyGetKey>) => Promise<Verificati
 
 /**
  * Lets one request per cooldown refetch the key set for a key that it does not hold. jose
- * refetches on an unknown `kid` once the cooldown since the last fetch has passed, but on
- * Workers it does not share a fetch in flight between requests, so a burst of tokens with
- * random key ids would start one fetch each. Requests that may not refetch are checked against
- * the key set in hand and get jose's own "no matching key" error.
+ * refetches on an unknown `kid` once the cooldown since the last fetch has passed. On Workers
+ * it does not share a fetch in flight between requests, so a burst of tokens with random key
+ * ids would start one fetch each. Requests that may not refetch are checked against the key
+ * set in hand and get jose's own "no matching key" error.
  */
 function createRefetchGate(entry: CacheEntry): InHandLookup {
-  const localKeySets = new WeakMap<object, JWTVerifyGetKey>()
+  const keySetsInHand = new WeakMap<object, JWTVerifyGetKey>()
   let nextRefetchAt = 0
 
   return async (header, token) => {
@@ -99,7 +99,7 @@ function createRefetchGate(entry: CacheEntry): InHandLookup {
       return undefined
     }
 
-    let local = localKeySets.get(jwks)
+    let local = keySetsInHand.get(jwks)
     if (local === undefined) {
       try {
         local = createLocalJWKSet(jwks)
@@ -107,7 +107,7 @@ function createRefetchGate(entry: CacheEntry): InHandLookup {
         // jose ignores a malformed cached key set and fetches a new one.
         return undefined
       }
-      localKeySets.set(jwks, local)
+      keySetsInHand.set(jwks, local)
     }
     try {
       return await local(header, token)
