@@ -57,7 +57,7 @@ export default defineConfig({
         test: {
           name: 'workers',
           include: ['test/worker/**/*.test.ts'],
-          setupFiles: ['./test/worker/setup.ts'],
+          setupFiles: ['./test/worker/setup.ts', './test/worker/leak-guard.ts'],
         },
       },
       {

@@ -1,7 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
-import { vi } from 'vitest'
+import { expect, vi } from 'vitest'
 import type { Env, PepperKey } from '../../src/config'
 import worker from '../../src/index'
 import { hashSecret } from '../../src/secret'
@@ -9,6 +9,83 @@ import { hashSecret } from '../../src/secret'
 export const ISSUER = 'https://issuer.test'
 export const AUDIENCE = 'refresh-secret'
 export const BASE_URL = 'https://api.test'
+
+/**
+ * Sensitive values that the helpers created (tokens, secrets, hashes, peppers), each with a
+ * label that names where it came from. The leak guard in leak-guard.ts searches everything the
+ * Worker printed or answered for them after each test file.
+ */
+const sensitiveValues = new Map<string, string>()
+
+/** Output of the Worker: console lines, response headers, error bodies and database rows. */
+export interface RecordedOutput {
+  /** Where the text was seen, such as `console.error` or `headers of 401`. */
+  source: string
+  text: string
+}
+
+const recordedOutput: RecordedOutput[] = []
+
+/** Registers a value that must never appear in any recorded output. */
+export function registerSensitive(label: string, value: string): void {
+  if (value !== '' && !sensitiveValues.has(value)) sensitiveValues.set(value, label)
+}
+
+/** Records text that the Worker printed or sent, to be searched for sensitive values. */
+export function recordOutput(source: string, text: string): void {
+  recordedOutput.push({ source, text })
+}
+
+/**
+ * Records the headers of a response and, unless it is a 200 whose body carries the new secret
+ * on purpose, its body. The response itself stays unread.
+ */
+export async function recordResponse(response: Response): Promise<void> {
+  const headers = [...response.headers].map(([name, value]) => `${name}: ${value}`).join('\n')
+  recordOutput(`headers of ${response.status}`, headers)
+  if (response.status !== 200 && response.body !== null) {
+    recordOutput(`body of ${response.status}`, await response.clone().text())
+  }
+}
+
+/** A recorded text that contains a sensitive value or looks like a token or a stored hash. */
+export interface Leak {
+  source: string
+  /** The label of the registered value, or the pattern that matched. */
+  found: string
+  /** The text with every registered value replaced by its label, safe to print. */
+  redacted: string
+}
+
+const LEAK_PATTERNS: [string, RegExp][] = [
+  ['a JWT (eyJ...eyJ...)', /eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*/],
+  ['a stored hash (hmac-sha256$)', /hmac-sha256\$/],
+]
+
+function redact(text: string): string {
+  let redacted = text
+  for (const [value, label] of sensitiveValues) redacted = redacted.replaceAll(value, `[${label}]`)
+  return redacted.replace(/eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*)?/g, '[JWT]')
+}
+
+/** Searches recorded output, all of it by default, for registered values and token or hash patterns. */
+export function findLeaks(outputs: readonly RecordedOutput[] = recordedOutput): Leak[] {
+  const leaks: Leak[] = []
+  for (const { source, text } of outputs) {
+    for (const [value, label] of sensitiveValues) {
+      if (text.includes(value)) leaks.push({ source, found: label, redacted: redact(text) })
+    }
+    for (const [name, pattern] of LEAK_PATTERNS) {
+      if (pattern.test(text)) leaks.push({ source, found: name, redacted: redact(text) })
+    }
+  }
+  return leaks
+}
+
+/** Counts the recorded outputs and registered values, so a test can tell the guard ran. */
+export function leakGuardCounts(): { outputs: number; values: number } {
+  return { outputs: recordedOutput.length, values: sensitiveValues.size }
+}
 
 /** Encodes bytes as Base64url without padding, independently of the code under test. */
 export function toBase64url(bytes: Uint8Array): string {
@@ -20,7 +97,9 @@ export function toBase64url(bytes: Uint8Array): string {
 /** Returns a new pepper: 32 random bytes, as raw bytes and as the Base64url text of the setting. */
 export function createPepper(id = 'k1'): { key: PepperKey; encoded: string } {
   const bytes = crypto.getRandomValues(new Uint8Array(32))
-  return { key: { id, key: bytes }, encoded: toBase64url(bytes) }
+  const encoded = toBase64url(bytes)
+  registerSensitive(`pepper ${id} from createPepper`, encoded)
+  return { key: { id, key: bytes }, encoded }
 }
 
 const pepper = createPepper('k1')
@@ -95,9 +174,11 @@ export async function signToken(
   for (const [name, value] of Object.entries(payload)) {
     if (value === undefined) delete payload[name]
   }
-  return new SignJWT(payload)
+  const token = await new SignJWT(payload)
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt', ...header })
     .sign(key.privateKey)
+  registerSensitive('access token from signToken', token)
+  return token
 }
 
 /** A client and the users around it, each test with its own ids. */
@@ -140,6 +221,8 @@ export async function seedClient(options: SeedOptions = {}): Promise<Fixture> {
   }
   const oldSecret = toBase64url(crypto.getRandomValues(new Uint8Array(32)))
   const oldHash = await hashSecret(ids.clientId, oldSecret, PEPPER_KEY)
+  registerSensitive('client secret from seedClient', oldSecret)
+  registerSensitive('stored hash from seedClient', oldHash)
   const seededAt = '2025-03-01T10:00:00.000Z'
   const ownerScope =
     options.ownerScope === undefined ? 'legal_entity:read secret:refresh' : options.ownerScope
@@ -265,6 +348,7 @@ export async function callWorker(request: Request, workerEnv: Env): Promise<Resp
   const ctx = createExecutionContext()
   const response = await worker.fetch(request as Parameters<typeof worker.fetch>[0], workerEnv, ctx)
   await waitOnExecutionContext(ctx)
+  await recordResponse(response)
   return response
 }
 
@@ -297,7 +381,11 @@ export async function readError(response: Response): Promise<ErrorBody> {
 }
 
 export async function readData(response: Response): Promise<DataBody> {
-  return (await response.json()) as DataBody
+  const body = (await response.json()) as DataBody
+  if (typeof body.data?.secret === 'string') {
+    registerSensitive('client secret from readData', body.data.secret)
+  }
+  return body
 }
 
 /**
@@ -308,7 +396,11 @@ export function captureConsole(): { lines: string[]; records: () => Record<strin
   const lines: string[] = []
   for (const method of ['debug', 'info', 'log', 'warn', 'error'] as const) {
     vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
-      lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' '))
+      const line = args
+        .map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg)))
+        .join(' ')
+      lines.push(line)
+      recordOutput(`console.${method}`, line)
     })
   }
 
@@ -334,4 +426,85 @@ export async function catchError(action: () => unknown): Promise<unknown> {
     return error
   }
   throw new Error('expected the call to throw, but it returned')
+}
+
+/** Encodes a JWS segment: bytes as they are, a string as its UTF-8, anything else as JSON. */
+function segmentBytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value
+  return new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value))
+}
+
+/**
+ * Signs any header and payload as a compact JWS with an ES256 key, without the checks that
+ * SignJWT makes, so tests can build tokens that a careful issuer never would. Bytes and strings
+ * are sent as they are, anything else as JSON.
+ */
+export async function signCompact(
+  key: SigningKey,
+  header: unknown,
+  payload: unknown,
+): Promise<string> {
+  if (key.alg !== 'ES256') throw new Error(`signCompact signs with ES256 keys only, not ${key.alg}`)
+
+  const signingInput = `${toBase64url(segmentBytes(header))}.${toBase64url(segmentBytes(payload))}`
+  const signature = await crypto.subtle.sign(
+    { name: 'ECDSA', hash: 'SHA-256' },
+    key.privateKey,
+    new TextEncoder().encode(signingInput),
+  )
+  const token = `${signingInput}.${toBase64url(new Uint8Array(signature))}`
+  registerSensitive('access token from signCompact', token)
+  return token
+}
+
+/** The claims of a valid token of the test issuer for `userId` and `clientId`. */
+export function validClaims(userId: string, clientId: string): Record<string, unknown> {
+  const now = nowSeconds()
+  return {
+    iss: ISSUER,
+    aud: AUDIENCE,
+    sub: userId,
+    client_id: clientId,
+    scope: 'secret:refresh',
+    iat: now,
+    exp: now + 300,
+  }
+}
+
+/** Answers a fetch of one URL, as a key set endpoint or an attacker's server would. */
+export type FetchAnswer = (signal: AbortSignal | undefined) => Response | Promise<Response>
+
+/**
+ * Serves fetches of the URLs in `routes` and rejects every other URL, so no test reaches the
+ * network. Returns every URL the Worker tried to fetch, served or not. Undo it with
+ * `vi.restoreAllMocks()`.
+ */
+export function interceptFetch(routes: Record<string, FetchAnswer>): string[] {
+  const fetched: string[] = []
+  vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input)
+    fetched.push(url)
+
+    const answer = routes[url]
+    if (answer === undefined) throw new TypeError(`the test blocks a fetch of ${url}`)
+    return answer(init?.signal ?? undefined)
+  })
+  return fetched
+}
+
+/** Checks the eHealth error envelope of a response and returns its body. */
+export async function expectErrorResponse(
+  response: Response,
+  status: number,
+  type: string,
+): Promise<ErrorBody> {
+  const body = await readError(response)
+
+  expect(response.status).toBe(status)
+  expect(body.error.type).toBe(type)
+  expect(body.meta.code).toBe(status)
+  expect(body).not.toHaveProperty('data')
+  expect(response.headers.get('Cache-Control')).toBe('no-store')
+  expect(response.headers.get('x-request-id')).toBe(body.meta.request_id)
+  return body
 }
