@@ -14,9 +14,11 @@ import {
   type ReplayScope,
   readIdempotencyKey,
 } from './idempotency.ts'
+import { describeError, log } from './log.ts'
 import { parseRotationOptions } from './options.ts'
 import { generateSecret, hashSecret } from './secret.ts'
 import {
+  findRotatedRow,
   type IdempotencyInput,
   type RotationOutcome,
   rotateSecret,
@@ -65,6 +67,39 @@ function toRecord(target: SecretTarget, row: Record<string, unknown>): object {
   return target.name === 'client' ? toClientRecord(row) : toConnectionRecord(row)
 }
 
+/**
+ * Decides the outcome of a rotation batch that failed. D1 may have committed the batch before
+ * its reply was lost, and then the old secret no longer verifies, so the row is read back: if
+ * it carries this request's hash, the rotation happened and its secret is returned. Otherwise,
+ * or if the read fails too, the request gets 503. A retry with the same Idempotency-Key then
+ * replays a rotation that did commit.
+ */
+async function recoverCommittedRotation(
+  c: Context<AppEnv>,
+  target: SecretTarget,
+  subject: { clientId: string; connectionId: string | null; secretHash: string },
+  error: unknown,
+): Promise<RotationOutcome> {
+  let row: Record<string, unknown> | null = null
+  try {
+    row = await findRotatedRow(c.env.DB, target, subject)
+  } catch (readError) {
+    log('warn', 'rotation read-back failed', {
+      request_id: c.get('requestId'),
+      client_id: subject.clientId,
+      ...describeError(readError),
+    })
+  }
+  if (row === null) throw serviceUnavailable('database_unavailable', error)
+
+  log('warn', 'rotation committed although D1 reported an error', {
+    request_id: c.get('requestId'),
+    client_id: subject.clientId,
+    ...describeError(error),
+  })
+  return { kind: 'rotated', row }
+}
+
 /** Creates the handler that rotates one kind of secret, checking in the documented order. */
 function createRefreshHandler(target: SecretTarget) {
   return async (c: Context<AppEnv>): Promise<Response> => {
@@ -94,15 +129,16 @@ function createRefreshHandler(target: SecretTarget) {
         ? null
         : await prepareIdempotency(scope, body, secret, config, now)
 
+    // A connection's hash is bound to the connection id, a client's to the client id.
+    const secretHash = await hashSecret(connectionId ?? clientId, secret, config.pepper)
+    const subject = { clientId, connectionId: connectionId ?? null, secretHash }
+
     let outcome: RotationOutcome
     try {
       outcome = await rotateSecret(c.env.DB, target, {
         ...readRequestFacts(c),
-        clientId,
-        connectionId: connectionId ?? null,
+        ...subject,
         userId: caller.userId,
-        // A connection's hash is bound to the connection id, a client's to the client id.
-        secretHash: await hashSecret(connectionId ?? clientId, secret, config.pepper),
         previousExpiresAt:
           gracePeriod > 0 ? new Date(now + gracePeriod * 1000).toISOString() : null,
         gracePeriod,
@@ -114,7 +150,7 @@ function createRefreshHandler(target: SecretTarget) {
         now: new Date(now).toISOString(),
       })
     } catch (error) {
-      throw serviceUnavailable('database_unavailable', error)
+      outcome = await recoverCommittedRotation(c, target, subject, error)
     }
 
     if (outcome.kind === 'denied') throw deniedError(target, outcome, now, config.rateLimit.window)

@@ -166,6 +166,25 @@ export async function rotateSecret(
   throw new Error('The rotation wrote nothing although every check in the same transaction passed')
 }
 
+/**
+ * Reads the row of the target if its current hash is `secretHash`, else returns null. A batch
+ * whose reply was lost may still have committed, and each hash belongs to one request, so
+ * finding it proves that this request's rotation committed.
+ */
+export function findRotatedRow(
+  db: D1Database,
+  target: SecretTarget,
+  input: { clientId: string; connectionId: string | null; secretHash: string },
+): Promise<Record<string, unknown> | null> {
+  const sql = `SELECT ${target.columns.join(', ')} FROM ${target.table}
+WHERE ${target.rowMatch} AND secret_hash = :secret_hash`
+  return prepareNamed(db, sql, {
+    client_id: input.clientId,
+    connection_id: input.connectionId,
+    secret_hash: input.secretHash,
+  }).first<Record<string, unknown>>()
+}
+
 /** Rotates a client's own secret; see rotateSecret. */
 export function rotateClientSecret(db: D1Database, input: RotationInput): Promise<RotationOutcome> {
   return rotateSecret(db, CLIENT_TARGET, input)
