@@ -15,12 +15,15 @@ import {
   expectErrorResponse,
   type Fixture,
   listEvents,
+  listRotations,
   readClient,
+  readData,
   refreshRequest,
   type SigningKey,
   seedClient,
   signToken,
 } from './helpers'
+import { expectedHash } from './safety-helpers'
 
 /** The statements of the rotation batch, in the order the batch runs them. */
 const STATEMENTS: (keyof RotationStatements)[] = [
@@ -242,6 +245,74 @@ describe('an unavailable database', () => {
 
     expect(output.records().some((record) => record.message === 'audit write failed')).toBe(true)
     expect(await listEvents(fixture.clientId)).toEqual([])
+  })
+})
+
+describe('a batch that commits but loses its reply', () => {
+  const lost = () => new Error('D1_ERROR: Network connection lost.')
+
+  /**
+   * Returns a D1 binding whose batch commits and then fails, as when the reply is lost. With
+   * `readsFail`, every read after that batch fails too.
+   */
+  function losingReplies(options: { readsFail: boolean }): D1Database {
+    let committed = false
+    return new Proxy(env.DB, {
+      get(target, property) {
+        if (property === 'batch') {
+          return async (statements: D1PreparedStatement[]) => {
+            await target.batch(statements)
+            committed = true
+            throw lost()
+          }
+        }
+        if (property === 'prepare' && options.readsFail && committed) {
+          return () => {
+            const statement = { bind: () => statement, first: () => Promise.reject(lost()) }
+            return statement
+          }
+        }
+        const value = Reflect.get(target, property, target)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+  }
+
+  it('returns the committed secret when the rotation can be read back', async () => {
+    captureConsole()
+    const fixture = await seedClient()
+
+    const response = await rotate(
+      fixture,
+      workerEnvWith(losingReplies({ readsFail: false })),
+      'lost-reply',
+    )
+    const { data } = await readData(response)
+    const stored = await readClient(fixture.clientId)
+
+    expect(response.status).toBe(200)
+    expect(data.id).toBe(fixture.clientId)
+    expect(stored?.secret_hash).toBe(await expectedHash(fixture.clientId, data.secret))
+    expect(await listRotations(fixture.clientId)).toHaveLength(1)
+  })
+
+  it('answers 503 when the rotation cannot be read back, and a retry replays it', async () => {
+    captureConsole()
+    const fixture = await seedClient()
+
+    const failed = await rotate(
+      fixture,
+      workerEnvWith(losingReplies({ readsFail: true })),
+      'lost-reply',
+    )
+    await expectUnavailable(failed)
+    const retry = await rotate(fixture, workerEnvWith(), 'lost-reply')
+    const { data } = await readData(retry)
+    const stored = await readClient(fixture.clientId)
+
+    expect(retry.headers.get('Idempotent-Replayed')).toBe('true')
+    expect(stored?.secret_hash).toBe(await expectedHash(fixture.clientId, data.secret))
+    expect(await listRotations(fixture.clientId)).toHaveLength(1)
   })
 })
 
