@@ -532,7 +532,7 @@ async function checkResults(all, persistDir, output, credentials) {
 
   const [last] = await queryRows(
     persistDir,
-    `SELECT request_id FROM client_secret_events WHERE client_id = '${DEMO.clientId}' AND event = 'secret_rotated' ORDER BY rowid DESC LIMIT 1`,
+    `SELECT request_id FROM client_secret_events WHERE client_id = '${DEMO.clientId}' AND event = 'secret_rotated' ORDER BY seq DESC LIMIT 1`,
   )
   const [client] = await queryRows(
     persistDir,

@@ -1,5 +1,8 @@
 import type { SecretTarget } from './targets.ts'
 
+/** The next audit sequence number: an index lookup of the current maximum. */
+export const NEXT_AUDIT_SEQ = '(SELECT ifnull(max(seq), 0) + 1 FROM client_secret_events)'
+
 /** The statements of one rotation batch, in the order they run. */
 export interface RotationStatements {
   readDecision: string
@@ -83,9 +86,9 @@ RETURNING ${columns}`
   // Attempts against a client that does not exist leave no row, as the foreign key requires.
   const rotated = `EXISTS (SELECT 1 FROM ${target.table} WHERE ${target.rowMatch}
     AND secret_hash = :secret_hash)`
-  const audit = `INSERT INTO client_secret_events (id, client_id, connection_id, actor_user_id,
+  const audit = `INSERT INTO client_secret_events (id, seq, client_id, connection_id, actor_user_id,
   event, outcome, reason, request_id, ip, user_agent, grace_period, idempotency_replay, occurred_at)
-SELECT :event_id, c.id,
+SELECT :event_id, ${NEXT_AUDIT_SEQ}, c.id,
   (SELECT id FROM connections WHERE id = :connection_id AND client_id = :client_id),
   :user_id,
   CASE WHEN ${rotated} THEN 'secret_rotated'

@@ -1,4 +1,4 @@
-import { buildRotationStatements } from './rotation-sql.ts'
+import { buildRotationStatements, NEXT_AUDIT_SEQ } from './rotation-sql.ts'
 import { prepareNamed, type SqlValue } from './sql.ts'
 import { CLIENT_TARGET, CONNECTION_TARGET, type SecretTarget } from './targets.ts'
 
@@ -206,9 +206,9 @@ export async function recordDenial(
 ): Promise<void> {
   await prepareNamed(
     db,
-    `INSERT INTO client_secret_events (id, client_id, connection_id, actor_user_id, event, outcome,
-      reason, request_id, ip, user_agent, occurred_at)
-    SELECT :event_id, id,
+    `INSERT INTO client_secret_events (id, seq, client_id, connection_id, actor_user_id, event,
+      outcome, reason, request_id, ip, user_agent, occurred_at)
+    SELECT :event_id, ${NEXT_AUDIT_SEQ}, id,
       (SELECT id FROM connections WHERE id = :connection_id AND client_id = :client_id),
       :user_id, 'secret_rotation_denied', 'denied', :reason, :request_id, :ip, :user_agent, :now
     FROM clients WHERE id = :client_id`,

@@ -298,7 +298,7 @@ export function readClient(clientId: string): Promise<ClientRow | null> {
 
 export async function listEvents(clientId: string): Promise<Record<string, unknown>[]> {
   const { results } = await env.DB.prepare(
-    'SELECT * FROM client_secret_events WHERE client_id = ?1 ORDER BY occurred_at, id',
+    'SELECT * FROM client_secret_events WHERE client_id = ?1 ORDER BY seq',
   )
     .bind(clientId)
     .all<Record<string, unknown>>()

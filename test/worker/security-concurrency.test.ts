@@ -3,7 +3,7 @@
 // the rotation whose audit row was committed last.
 //
 // Requests that arrive together share one `occurred_at` (workerd's clock only moves on I/O), so
-// "last" is the commit order of the audit rows: their rowid, which this test reads directly.
+// "last" is the commit order of the audit rows: their `seq`.
 
 import { env } from 'cloudflare:workers'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -82,7 +82,7 @@ async function sendAtOnce(
 async function auditInCommitOrder(clientId: string): Promise<AuditRow[]> {
   const { results } = await env.DB.prepare(
     `SELECT request_id, event, reason, occurred_at FROM client_secret_events
-    WHERE client_id = ?1 ORDER BY rowid`,
+    WHERE client_id = ?1 ORDER BY seq`,
   )
     .bind(clientId)
     .all<AuditRow>()
