@@ -20,7 +20,7 @@ export function invalidPathId(parameter: string): ApiError {
   ])
 }
 
-/** The token was issued to another client than the one in the path. */
+/** Returns the 403 for a token issued to another client than the one in the path. */
 export function clientMismatch(): ApiError {
   return new ApiError(403, 'forbidden', 'The access token was not issued to this client.', {
     reason: 'client_mismatch',

@@ -32,7 +32,7 @@ export interface ClientRow {
   previous_secret_expires_at: string | null
 }
 
-/** Why the rotation batch wrote no new secret, as decided inside the transaction. */
+/** The reason the rotation batch wrote no new secret, as decided inside the transaction. */
 export type DenialReason =
   | 'client_not_found'
   | 'connection_not_found'
