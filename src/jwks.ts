@@ -21,7 +21,9 @@ export const JWKS_MAX_AGE_MS = 10 * 60_000
 export const JWKS_CACHE_NAME = 'refresh-secret-jwks'
 
 // Kept at module scope so that every request in an isolate shares one cached key set per URL.
-const remoteKeySets = new Map<string, Promise<JWTVerifyGetKey>>()
+// Only settled key sets are shared: workerd never settles, in another request, a promise whose
+// I/O (here the Cache API read) belongs to a request that has ended.
+const remoteKeySets = new Map<string, JWTVerifyGetKey>()
 const localKeySets = new WeakMap<object, JWTVerifyGetKey>()
 
 /** Errors that mean the token names no usable key, as opposed to the key set being unavailable. */
@@ -153,14 +155,21 @@ async function createSharedRemoteKeySet(url: URL): Promise<JWTVerifyGetKey> {
   }
 }
 
+/**
+ * Returns a resolver that creates the remote key set on its first key lookup, inside the request
+ * that needs it. Requests that start together may each read the shared cache, and the first key
+ * set to settle is kept.
+ */
 function remoteKeySet(url: URL): JWTVerifyGetKey {
-  let keySet = remoteKeySets.get(url.href)
-  if (keySet === undefined) {
-    keySet = createSharedRemoteKeySet(url)
-    remoteKeySets.set(url.href, keySet)
+  return async (header, token) => {
+    let keySet = remoteKeySets.get(url.href)
+    if (keySet === undefined) {
+      const created = await createSharedRemoteKeySet(url)
+      keySet = remoteKeySets.get(url.href) ?? created
+      remoteKeySets.set(url.href, keySet)
+    }
+    return keySet(header, token)
   }
-  const ready = keySet
-  return async (header, token) => (await ready)(header, token)
 }
 
 /** Returns the key resolver for the configured key set, created once per isolate. */
