@@ -93,12 +93,21 @@ type InHandLookup = (...args: Parameters<JWTVerifyGetKey>) => Promise<Verificati
 function createRefetchGate(entry: CacheEntry): InHandLookup {
   const keySetsInHand = new WeakMap<object, JWTVerifyGetKey>()
   let nextRefetchAt = 0
+  let nextRefreshAt = 0
 
   return async (header, token) => {
     const { uat, jwks } = entry
-    // With no key set in hand, or an expired one, jose fetches whatever the kid.
-    if (uat === undefined || jwks === undefined || Date.now() >= uat + JWKS_MAX_AGE_MS) {
-      return undefined
+    // With no key set in hand, jose fetches whatever the kid.
+    if (uat === undefined || jwks === undefined) return undefined
+
+    // One request per fetch timeout refreshes an expired key set. The others keep using the keys
+    // in hand until the refresh lands, for at most one more maximum age.
+    const now = Date.now()
+    if (now >= uat + JWKS_MAX_AGE_MS) {
+      if (now >= nextRefreshAt || now >= uat + 2 * JWKS_MAX_AGE_MS) {
+        nextRefreshAt = now + JWKS_TIMEOUT_MS
+        return undefined
+      }
     }
 
     let local = keySetsInHand.get(jwks)
@@ -116,7 +125,6 @@ function createRefetchGate(entry: CacheEntry): InHandLookup {
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
 
-      const now = Date.now()
       if (now < uat + JWKS_COOLDOWN_MS || now < nextRefetchAt) throw error
       nextRefetchAt = now + JWKS_COOLDOWN_MS
       return undefined

@@ -163,3 +163,26 @@ describe('unavailable key set', () => {
     15_000,
   )
 })
+
+describe('expired remote key set', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('is refreshed by one request of a burst', async () => {
+    const url = 'https://jwks.test/expired-burst/keys'
+    const fetched = serveKeySet(url, keySetResponse)
+    const workerEnv = remoteEnv(url)
+    expect((await rotate(workerEnv, await seedClient())).status).toBe(200)
+    expect(fetched).toHaveLength(1)
+
+    // Past the maximum age of ten minutes, every request of a burst needs the key set.
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 11 * 60_000)
+    const fixtures = await Promise.all([1, 2, 3, 4, 5].map(() => seedClient()))
+    const responses = await Promise.all(fixtures.map((fixture) => rotate(workerEnv, fixture)))
+
+    expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200, 200])
+    expect(fetched).toHaveLength(2)
+  })
+})
