@@ -18,7 +18,10 @@ const IDEMPOTENCY_MATCH = `client_id = :client_id AND user_id = :user_id
   AND key_hash IN (SELECT value FROM json_each(:key_hashes)) AND expires_at > :now`
 
 // `connection_id IS :connection_id` also matches NULL, which marks the client's own secret.
+// INDEXED BY keeps SQLite on the per-client index: `connection_id IS NULL` would otherwise lead
+// it to the connection index, which holds every client's rotations.
 const RECENT_ROTATIONS = `SELECT occurred_at FROM client_secret_events
+  INDEXED BY client_secret_events_client_id_event_occurred_at
   WHERE client_id = :client_id AND event = 'secret_rotated' AND occurred_at > :window_start
     AND connection_id IS :connection_id`
 
@@ -63,9 +66,9 @@ export function buildRotationStatements(target: SecretTarget): RotationStatement
 
   const readDecision = `SELECT
   (${check}) AS decision,
-  (${RECENT_ROTATIONS} ORDER BY occurred_at
+  CASE WHEN :rate_limit > 0 THEN (${RECENT_ROTATIONS} ORDER BY occurred_at
     LIMIT 1 OFFSET max(0, (SELECT count(*) FROM (${RECENT_ROTATIONS})) - :rate_limit)
-  ) AS rate_reset_from,
+  ) END AS rate_reset_from,
   i.pepper_id, i.response_ciphertext, i.response_data
 FROM (SELECT 1) AS one
 LEFT JOIN idempotency_records i ON i.client_id = :client_id AND i.user_id = :user_id
