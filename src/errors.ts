@@ -36,7 +36,7 @@ export interface ApiErrorOptions {
 
 /**
  * An error with a public status, eHealth type and message. The message is sent to the client,
- * so it must never contain a token, a secret, a hash or driver text; `cause` goes to the log only.
+ * so it must never contain a token, a secret, a hash or driver text. `cause` goes to the log only.
  */
 export class ApiError extends Error {
   readonly status: number
@@ -56,7 +56,7 @@ export class ApiError extends Error {
   }
 }
 
-/** The bearer token failed verification (RFC 6750 section 3.1, `invalid_token`). */
+/** Creates the 401 for a bearer token that failed verification (RFC 6750 section 3.1, `invalid_token`). */
 export function invalidToken(reason: string, cause?: unknown): ApiError {
   return new ApiError(401, 'access_denied', 'The access token is missing, invalid or expired.', {
     headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
@@ -65,7 +65,7 @@ export function invalidToken(reason: string, cause?: unknown): ApiError {
   })
 }
 
-/** A dependency failed; the client may retry after the given number of seconds. */
+/** Creates the 503 for a failed dependency, which the client may retry after `retryAfter` seconds. */
 export function serviceUnavailable(reason: string, cause?: unknown, retryAfter = 5): ApiError {
   return new ApiError(503, 'service_unavailable', 'A dependency is unavailable. Retry later.', {
     headers: { 'Retry-After': String(retryAfter) },

@@ -26,7 +26,7 @@ export function build(env: Env): Built {
   return result
 }
 
-/** Answers every request with 500 while the configuration is invalid, and logs the setting. */
+/** Returns 500 for every request while the configuration is invalid, and logs the setting. */
 function configFailure(request: Request, error: ConfigError): Response {
   const requestId = resolveRequestId(request.headers.get('x-request-id'))
   log('error', 'invalid configuration', {

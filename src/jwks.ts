@@ -143,7 +143,7 @@ async function createSharedRemoteKeySet(url: URL): Promise<JWTVerifyGetKey> {
   })
   const inHand = createRefetchGate(entry)
 
-  // A failed fetch must return 503 rather than 401, so the two kinds of error are told apart here.
+  // A failed fetch must return 503 rather than 401, so this resolver separates the two kinds of error.
   return async (header, token) => {
     const fetchedAt = entry.uat
     try {

@@ -1,7 +1,7 @@
 import type { Config } from './config.ts'
 import { type InvalidEntry, validationFailed } from './errors.ts'
 
-/** The rotation as the request body asks for it. */
+/** The rotation options that the request body sets. */
 export interface RotationOptions {
   /** Seconds that the previous secret keeps verifying; 0 retires it at once. */
   gracePeriod: number

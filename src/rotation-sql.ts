@@ -19,7 +19,7 @@ const IDEMPOTENCY_MATCH = `client_id = :client_id AND user_id = :user_id
 
 // `connection_id IS :connection_id` also matches NULL, which marks the client's own secret.
 // INDEXED BY keeps SQLite on the per-client index: `connection_id IS NULL` would otherwise lead
-// it to the connection index, which holds every client's rotations.
+// it to the connection index, which contains every client's rotations.
 const RECENT_ROTATIONS = `SELECT occurred_at FROM client_secret_events
   INDEXED BY client_secret_events_client_id_event_occurred_at
   WHERE client_id = :client_id AND event = 'secret_rotated' AND occurred_at > :window_start

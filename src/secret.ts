@@ -81,7 +81,7 @@ export async function verifySecret(
   return crypto.subtle.verify('HMAC', key, parsed.mac, macInput(clientId, secret))
 }
 
-/** Which stored secret a presented secret matched, if any. */
+/** The stored secret slot that a presented secret matched, if any. */
 export interface SecretMatch {
   valid: boolean
   /** `previous` when the secret is the one replaced by the last rotation, within its grace period. */
