@@ -18,6 +18,10 @@ writeFileSync(
     .replace(
       /^migrations_dir = "(.*)"$/m,
       (_line, path) => `migrations_dir = ${JSON.stringify(resolve(path))}`,
+    )
+    .replace(
+      /^directory = "(.*)"$/m,
+      (_line, path) => `directory = ${JSON.stringify(resolve(path))}`,
     ),
 )
 

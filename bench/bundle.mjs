@@ -4,10 +4,16 @@ import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 import { ROOT, WORKERD_BUILD_OPTIONS } from './runtime.mjs'
 
-/** Modules that serve the API description rather than the method: GET /openapi.json and /docs. */
-const DESCRIPTION_MODULES = /src\/(openapi|docs-page)\.ts$/
-const DESCRIPTION_STUB = `export const serveOpenApiDocument = () => new Response(null, { status: 404 })
-export const serveDocsPage = () => new Response(null, { status: 404 })`
+// The floor Worker imports Hono's default preset; the Worker imports `hono/tiny`, whose router is
+// smaller. Building the floor with the same preset shows how much of the ratio that choice makes.
+const TINY_HONO = {
+  name: 'floor-on-hono-tiny',
+  setup(builder) {
+    builder.onResolve({ filter: /^hono$/ }, (args) =>
+      builder.resolve('hono/tiny', { kind: args.kind, resolveDir: args.resolveDir }),
+    )
+  },
+}
 
 /** Groups an input path by package, or keeps our own source path. */
 function groupOf(path) {
@@ -18,20 +24,7 @@ function groupOf(path) {
   return parts.slice(modules, modules + (scoped ? 3 : 2)).join('/')
 }
 
-async function bundle({ entry = join(ROOT, 'src', 'index.ts'), minify, withoutDescription }) {
-  const plugins = withoutDescription
-    ? [
-        {
-          name: 'stub-api-description',
-          setup(builder) {
-            builder.onLoad({ filter: DESCRIPTION_MODULES }, () => ({
-              contents: DESCRIPTION_STUB,
-              loader: 'ts',
-            }))
-          },
-        },
-      ]
-    : []
+async function bundle({ entry = join(ROOT, 'src', 'index.ts'), minify, tinyHono = false }) {
   return build({
     ...WORKERD_BUILD_OPTIONS,
     entryPoints: [entry],
@@ -39,7 +32,7 @@ async function bundle({ entry = join(ROOT, 'src', 'index.ts'), minify, withoutDe
     write: false,
     metafile: true,
     minify,
-    plugins,
+    plugins: tinyHono ? [TINY_HONO] : [],
   })
 }
 
@@ -48,11 +41,11 @@ const gzipOf = (result) => gzipSync(result.outputFiles[0].contents, { level: 9 }
 
 /**
  * Returns the bytes each package or source file adds to the unminified bundle, and the gzip
- * sizes of the bundle with and without the modules that serve the API description, next to
- * the floor Worker's built the same way.
+ * sizes of the bundle and of the floor Worker built the same way, with Hono's default preset
+ * and with `hono/tiny`.
  */
 export async function analyzeBundle() {
-  const full = await bundle({ minify: false, withoutDescription: false })
+  const full = await bundle({ minify: false })
   const output = Object.values(full.metafile.outputs)[0]
   const bytesByInput = {}
   for (const [path, input] of Object.entries(output.inputs)) {
@@ -64,12 +57,12 @@ export async function analyzeBundle() {
   return {
     bytesByInput: Object.fromEntries(sorted),
     gzipBytes: gzipOf(full),
-    withoutDescriptionGzipBytes: gzipOf(await bundle({ minify: false, withoutDescription: true })),
-    minifiedGzipBytes: gzipOf(await bundle({ minify: true, withoutDescription: false })),
-    minifiedWithoutDescriptionGzipBytes: gzipOf(
-      await bundle({ minify: true, withoutDescription: true }),
-    ),
+    minifiedGzipBytes: gzipOf(await bundle({ minify: true })),
     floorGzipBytes: gzipOf(await bundle({ entry: FLOOR_ENTRY, minify: false })),
     floorMinifiedGzipBytes: gzipOf(await bundle({ entry: FLOOR_ENTRY, minify: true })),
+    tinyFloorGzipBytes: gzipOf(await bundle({ entry: FLOOR_ENTRY, minify: false, tinyHono: true })),
+    tinyFloorMinifiedGzipBytes: gzipOf(
+      await bundle({ entry: FLOOR_ENTRY, minify: true, tinyHono: true }),
+    ),
   }
 }

@@ -158,7 +158,7 @@ export function printResults(results) {
 
   const analysis = bundle.analysis
   console.log(
-    `esbuild, gzip: Worker ${kib(analysis.gzipBytes)} KiB (${kib(analysis.withoutDescriptionGzipBytes)} without /openapi.json and /docs), floor ${kib(analysis.floorGzipBytes)} KiB; minified ${kib(analysis.minifiedGzipBytes)} (${kib(analysis.minifiedWithoutDescriptionGzipBytes)}) and ${kib(analysis.floorMinifiedGzipBytes)} KiB`,
+    `esbuild, gzip: Worker ${kib(analysis.gzipBytes)} KiB, floor ${kib(analysis.floorGzipBytes)} KiB (${kib(analysis.tinyFloorGzipBytes)} on hono/tiny); minified ${kib(analysis.minifiedGzipBytes)}, ${kib(analysis.floorMinifiedGzipBytes)} and ${kib(analysis.tinyFloorMinifiedGzipBytes)} KiB`,
   )
   const largest = Object.entries(analysis.bytesByInput).slice(0, 6)
   console.log(

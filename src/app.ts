@@ -1,12 +1,11 @@
-import { Hono } from 'hono'
 import { cors } from 'hono/cors'
+// hono/tiny routes with PatternRouter, the smallest of Hono's routers; a handful of routes needs no more.
+import { Hono } from 'hono/tiny'
 import type { Config } from './config.ts'
 import type { AppEnv } from './context.ts'
-import { serveDocsPage } from './docs-page.ts'
 import { resolveRequestId, sendError } from './envelope.ts'
 import { ApiError } from './errors.ts'
 import { describeError, log } from './log.ts'
-import { serveOpenApiDocument } from './openapi.ts'
 import { refreshClientSecret, refreshConnectionSecret } from './rotate.ts'
 
 export const ROUTE = '/admin/clients/:id/refresh_secret'
@@ -112,9 +111,6 @@ export function createApp(config: Config): Hono<AppEnv> {
       throw methodNotAllowed()
     })
   }
-
-  app.get('/openapi.json', serveOpenApiDocument)
-  app.get('/docs', serveDocsPage)
 
   app.notFound((c) => sendError(c, new ApiError(404, 'not_found', 'No route matches this path.')))
 

@@ -513,27 +513,3 @@ export async function docsPageContentSecurityPolicy(): Promise<string> {
     "frame-ancestors 'none'",
   ].join('; ')
 }
-
-// Rendered on the first request of an isolate, then reused: the document is a constant.
-let page: Promise<{ html: string; policy: string }> | undefined
-
-/** Handles GET /docs. */
-export async function serveDocsPage(): Promise<Response> {
-  page ??= docsPageContentSecurityPolicy().then(
-    (policy) => ({ html: renderDocsPage(), policy }),
-    (error: unknown) => {
-      page = undefined
-      throw error
-    },
-  )
-  const { html, policy } = await page
-  return new Response(html, {
-    headers: {
-      'Content-Type': 'text/html; charset=utf-8',
-      'Content-Security-Policy': policy,
-      'Cache-Control': 'public, max-age=300',
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
-    },
-  })
-}

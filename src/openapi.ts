@@ -1,5 +1,5 @@
 // The OpenAPI 3.1 description of the service, written by hand. test/worker/openapi.test.ts checks
-// it against real responses, and `npm run openapi` copies it to docs/openapi.json.
+// it against real responses, and `npm run assets` writes it to public/openapi.json.
 
 /** A JSON value. */
 export type JsonValue =
@@ -816,20 +816,7 @@ The signature must verify against the issuer's key set with an allowed asymmetri
   },
 }
 
-/** Serializes the document as served at /openapi.json and written to docs/openapi.json. */
+/** Serializes the document as public/openapi.json holds it and GET /openapi.json serves it. */
 export function serializeOpenApiDocument(document: OpenApiDocument = OPENAPI_DOCUMENT): string {
   return `${JSON.stringify(document, null, 2)}\n`
-}
-
-const SERIALIZED_DOCUMENT = serializeOpenApiDocument()
-
-/** Handles GET /openapi.json. The document changes only with a deployment, so caches may keep it briefly. */
-export function serveOpenApiDocument(): Response {
-  return new Response(SERIALIZED_DOCUMENT, {
-    headers: {
-      'Content-Type': 'application/json; charset=utf-8',
-      'Cache-Control': 'public, max-age=300',
-      'X-Content-Type-Options': 'nosniff',
-    },
-  })
 }

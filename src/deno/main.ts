@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path'
 import type { DatabaseSync } from 'node:sqlite'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { renderStaticAssets, type StaticAsset } from '../assets.ts'
 import type { Env } from '../config.ts'
 import worker from '../index.ts'
 import { describeError, log } from '../log.ts'
@@ -104,8 +105,27 @@ export interface ServeOptions {
   onListen?: (address: Deno.NetAddr) => void
 }
 
-/** Serves the Worker's fetch handler with Deno.serve. */
+/**
+ * Answers a GET or HEAD of an asset's path as Workers Static Assets does, before the Worker runs;
+ * returns undefined for every other request.
+ */
+export function serveStaticAsset(
+  request: Request,
+  assets: readonly StaticAsset[],
+): Response | undefined {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return undefined
+  const { pathname } = new URL(request.url)
+  const asset = assets.find((candidate) => candidate.urlPath === pathname)
+  if (asset === undefined) return undefined
+  return new Response(request.method === 'HEAD' ? null : asset.body, { headers: asset.headers })
+}
+
+/**
+ * Serves the Worker's fetch handler with Deno.serve, and the static assets (the OpenAPI document
+ * and the reference page) with the headers that public/_headers gives them on Workers.
+ */
 export function serveWorker(env: Env, options: ServeOptions): Deno.HttpServer<Deno.NetAddr> {
+  const assets = renderStaticAssets()
   return Deno.serve(
     {
       hostname: options.hostname ?? '127.0.0.1',
@@ -113,7 +133,8 @@ export function serveWorker(env: Env, options: ServeOptions): Deno.HttpServer<De
       signal: options.signal,
       onListen: options.onListen ?? (() => {}),
     },
-    (request, info) =>
+    async (request, info) =>
+      serveStaticAsset(request, await assets) ??
       worker.fetch(withClientAddress(request, info), env, createExecutionContext()),
   )
 }

@@ -274,6 +274,35 @@ Deno.test('other methods are 405 with Allow', () =>
     assert.equal(response.headers.get('allow'), 'PATCH')
   }))
 
+Deno.test('serves the files of public/ with the headers of public/_headers', () =>
+  withServer(async (server) => {
+    const headerRules = await Deno.readTextFile(new URL('../../public/_headers', import.meta.url))
+    for (const [path, file] of [
+      ['/openapi.json', 'openapi.json'],
+      ['/docs', 'docs.html'],
+    ] as const) {
+      const response = await fetch(`${server.url}${path}`)
+      assert.equal(response.status, 200, path)
+      assert.equal(
+        await response.text(),
+        await Deno.readTextFile(new URL(`../../public/${file}`, import.meta.url)),
+        path,
+      )
+      const rule = headerRules.split('\n\n').find((block) => block.startsWith(`${path}\n`))
+      assert.ok(rule, `a _headers rule for ${path}`)
+      for (const line of rule.trim().split('\n').slice(1)) {
+        const [name, value] = line.trim().split(/: (.*)/, 2)
+        assert.equal(response.headers.get(name ?? ''), value, `${path} ${name}`)
+      }
+    }
+
+    const head = await fetch(`${server.url}/docs`, { method: 'HEAD' })
+    assert.equal(head.status, 200)
+    assert.equal(await head.text(), '')
+    // Other methods reach the Worker, which has no such route.
+    await readError(await fetch(`${server.url}/docs`, { method: 'POST' }), 404, 'not_found')
+  }))
+
 Deno.test('database failure is 503 with Retry-After', () =>
   withServer(async (server) => {
     const { userId, clientId } = await insertOwner(server.db)

@@ -69,15 +69,16 @@ function origin(): string {
 }
 
 describe('API reference under wrangler dev', () => {
-  it('serves docs/openapi.json as /openapi.json', async () => {
+  it('serves public/openapi.json as /openapi.json', async () => {
     const response = await fetch(`${origin()}/openapi.json`)
-    const committed = JSON.parse(
-      await readFile(path.join(PROJECT_ROOT, 'docs', 'openapi.json'), 'utf8'),
-    )
 
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8')
-    expect(await response.json()).toEqual(committed)
+    expect(response.headers.get('cache-control')).toBe('public, max-age=300')
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(await response.text()).toBe(
+      await readFile(path.join(PROJECT_ROOT, 'public', 'openapi.json'), 'utf8'),
+    )
   })
 
   it('serves /docs with a strict policy', async () => {
@@ -86,8 +87,19 @@ describe('API reference under wrangler dev', () => {
 
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8')
+    expect(response.headers.get('referrer-policy')).toBe('no-referrer')
     expect(policy).toContain("default-src 'none'")
     expect(policy).toMatch(/style-src 'sha256-[A-Za-z0-9+/]{43}='/)
+    expect(await response.text()).toBe(
+      await readFile(path.join(PROJECT_ROOT, 'public', 'docs.html'), 'utf8'),
+    )
+  })
+
+  it('leaves other paths to the Worker', async () => {
+    const response = await fetch(`${origin()}/_headers`)
+
+    expect(response.status).toBe(404)
+    expect(((await response.json()) as { error: { type: string } }).error.type).toBe('not_found')
   })
 
   it('renders /docs in Chromium', async (context) => {

@@ -1,12 +1,15 @@
-// Checks the served OpenAPI document against the Worker's real responses: every status, body and
+// Checks the OpenAPI document in public/ against the Worker's real responses: every status, body and
 // header that a request provokes must be declared, and every declared status must be provoked.
 // Bodies and header values are validated with @cfworker/json-schema, which needs no eval.
 
 import { env } from 'cloudflare:workers'
 import { Validator } from '@cfworker/json-schema'
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import committedDocument from '../../docs/openapi.json'
+import headersFile from '../../public/_headers?raw'
+import docsHtml from '../../public/docs.html?raw'
+import openApiJson from '../../public/openapi.json?raw'
 import { DEFAULT_SUCCESSOR_LINK } from '../../src/app'
+import { renderHeadersFile, renderStaticAssets } from '../../src/assets'
 import type { Env } from '../../src/config'
 import { escapeHtml } from '../../src/docs-page'
 import type { OpenApiDocument } from '../../src/openapi'
@@ -33,13 +36,12 @@ const OWNER_SCOPE = 'legal_entity:read secret:refresh connection:refresh_secret'
 // Nothing listens on the discard port of loopback, so fetching the key set fails at once.
 const UNREACHABLE_JWKS_URL = 'http://127.0.0.1:9/jwks.json'
 
+// The document as Static Assets serves it at /openapi.json.
+const served = JSON.parse(openApiJson) as OpenApiDocument
 let key: SigningKey
-let served: OpenApiDocument
 
 beforeAll(async () => {
   key = await createSigningKey('ES256')
-  const response = await callWorker(new Request(`${BASE_URL}/openapi.json`), createEnv([key]))
-  served = (await response.json()) as OpenApiDocument
 })
 
 beforeEach(() => {
@@ -616,47 +618,53 @@ describe('successor-version link', () => {
   })
 })
 
-describe('GET /openapi.json', () => {
-  it('serves the document as JSON', async () => {
-    const response = await callWorker(new Request(`${BASE_URL}/openapi.json`), createEnv([key]))
+describe('public/', () => {
+  it('holds what src/assets.ts renders', async () => {
+    // `npm run assets` rewrites public/ from src/openapi.ts and src/docs-page.ts.
+    const assets = await renderStaticAssets()
 
-    expect(response.status).toBe(200)
-    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8')
-    expect(response.headers.get('cache-control')).toBe('public, max-age=300')
-    expect(await response.json()).toEqual(served)
+    expect(assets.map((asset) => asset.file)).toEqual(['openapi.json', 'docs.html'])
+    expect(openApiJson).toBe(assets[0]?.body)
+    expect(docsHtml).toBe(assets[1]?.body)
+    expect(headersFile).toBe(renderHeadersFile(assets))
   })
 
-  it('equals docs/openapi.json', () => {
-    // `npm run openapi` rewrites docs/openapi.json from src/openapi.ts.
-    expect(committedDocument).toEqual(served)
+  it('gives each file its content type and a cache lifetime', () => {
+    expect(headersFile).toContain(
+      '/openapi.json\n  Content-Type: application/json; charset=utf-8\n  Cache-Control: public, max-age=300\n',
+    )
+    expect(headersFile).toContain(
+      '/docs\n  Content-Type: text/html; charset=utf-8\n  Cache-Control: public, max-age=300\n',
+    )
+  })
+
+  it('is not served by the Worker, which answers 404 for its paths', async () => {
+    for (const path of ['/openapi.json', '/docs']) {
+      const response = await callWorker(new Request(`${BASE_URL}${path}`), createEnv([key]))
+      expect(response.status, path).toBe(404)
+    }
   })
 })
 
-describe('GET /docs', () => {
-  async function fetchPage(): Promise<{ response: Response; html: string }> {
-    const response = await callWorker(new Request(`${BASE_URL}/docs`), createEnv([key]))
-    return { response, html: await response.text() }
-  }
+describe('the reference page', () => {
+  const rule = headersFile.split('\n\n').find((block) => block.startsWith('/docs\n')) ?? ''
+  const policy = /Content-Security-Policy: (.+)/.exec(rule)?.[1] ?? ''
 
-  it('serves HTML with a strict Content-Security-Policy', async () => {
-    const { response, html } = await fetchPage()
-    const policy = response.headers.get('content-security-policy') ?? ''
-    const style = /<style>([\s\S]*?)<\/style>/.exec(html)?.[1] ?? ''
+  it('has a strict Content-Security-Policy', async () => {
+    const style = /<style>([\s\S]*?)<\/style>/.exec(docsHtml)?.[1] ?? ''
     const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(style))
     const hash = btoa(String.fromCharCode(...new Uint8Array(digest)))
 
-    expect(response.status).toBe(200)
-    expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8')
     expect(policy).toContain("default-src 'none'")
     expect(policy).toContain(`style-src 'sha256-${hash}'`)
     expect(policy).not.toContain('script-src')
-    expect(html).not.toMatch(
+    expect(docsHtml).not.toMatch(
       /<script|https?:\/\/(?!auth\.example|clinic\.example|consumer\.example)/,
     )
   })
 
-  it('shows every operation, scope, status, error type and schema', async () => {
-    const { html } = await fetchPage()
+  it('shows every operation, scope, status, error type and schema', () => {
+    const html = docsHtml
 
     for (const [path, item] of Object.entries(served.paths)) {
       const operation = item.patch
