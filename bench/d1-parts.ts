@@ -2,13 +2,13 @@
  * Bench-only routes that run parts of the rotation's D1 work without the HTTP and token layers,
  * so the benchmark can measure what each part costs. The parts are the whole batch as the
  * Worker sends it, each of its statements alone, and empty statements that cost only the trip
- * through D1.
+ * through D1. Run alone, `rotate` finds no audit row of its request and so updates nothing.
  */
 import { type RotationInput, rotateClientSecret } from '../src/store.ts'
 import { type CapturedStatement, createStubDatabase } from './stub-database.ts'
 
 /** The statements of the rotation batch in the order the Worker sends them. */
-const STATEMENT_NAMES = ['readDecision', 'rotate', 'audit', 'remember', 'prune'] as const
+const STATEMENT_NAMES = ['audit', 'rotate', 'readDecision', 'remember', 'prune'] as const
 
 /** Builds a rotation without grace period, idempotency key or rate limit, as most requests are. */
 function rotationInput(clientId: string, userId: string): RotationInput {

@@ -3,11 +3,14 @@ import type { SecretTarget } from './targets.ts'
 /** The next audit sequence number: an index lookup of the current maximum. */
 export const NEXT_AUDIT_SEQ = '(SELECT ifnull(max(seq), 0) + 1 FROM client_secret_events)'
 
-/** The statements of one rotation batch, in the order they run. */
+/**
+ * The statements of one rotation batch, in the order they run. The audit statement evaluates the
+ * decision once and stores it in the audit row `:event_id`, and the later statements read it there.
+ */
 export interface RotationStatements {
-  readDecision: string
-  rotate: string
   audit: string
+  rotate: string
+  readDecision: string
   remember: string
   prune: string
 }
@@ -28,7 +31,7 @@ const RECENT_ROTATIONS = `SELECT occurred_at FROM client_secret_events
 /**
  * The authorization and safety checks in the order the API documents, as one SQL expression:
  * NULL allows a rotation, 'replay' returns the stored response, and any other value names the
- * denial. Every statement of the batch evaluates this same expression, so they cannot disagree.
+ * denial. A NULL decision implies that the target row exists, so the rotation's UPDATE matches it.
  * The role check is a whole-word match in the space-delimited roles.scope column.
  */
 function decision(target: SecretTarget): string {
@@ -60,21 +63,29 @@ END`
 
 /** Builds the SQL of a rotation batch for one kind of secret. */
 export function buildRotationStatements(target: SecretTarget): RotationStatements {
-  const check = decision(target)
   const columns = target.columns.join(', ')
   const snapshot = `json_object(${target.columns.map((column) => `'${column}', ${column}`).join(', ')})`
 
-  const readDecision = `SELECT
-  (${check}) AS decision,
-  CASE WHEN :rate_limit > 0 THEN (${RECENT_ROTATIONS} ORDER BY occurred_at
-    LIMIT 1 OFFSET max(0, (SELECT count(*) FROM (${RECENT_ROTATIONS})) - :rate_limit)
-  ) END AS rate_reset_from,
-  i.pepper_id, i.response_ciphertext, i.response_data
-FROM (SELECT 1) AS one
-LEFT JOIN idempotency_records i ON i.client_id = :client_id AND i.user_id = :user_id
-  AND i.key_hash IN (SELECT value FROM json_each(:key_hashes)) AND i.expires_at > :now
-ORDER BY i.created_at DESC
-LIMIT 1`
+  // Runs first and is the only statement that evaluates the decision. The rate limit counts only
+  // earlier rows, because SQLite evaluates the whole SELECT of an INSERT that reads its own table
+  // before it inserts a row. Attempts against a client that does not exist leave no row, as the
+  // foreign key requires.
+  const audit = `INSERT INTO client_secret_events (id, seq, client_id, connection_id, actor_user_id,
+  event, outcome, reason, request_id, ip, user_agent, grace_period, idempotency_replay, occurred_at)
+SELECT :event_id, ${NEXT_AUDIT_SEQ}, c.id,
+  (SELECT id FROM connections WHERE id = :connection_id AND client_id = :client_id),
+  :user_id,
+  CASE WHEN d.decision IS NULL THEN 'secret_rotated'
+    WHEN d.decision = 'replay' THEN 'secret_rotation_replayed'
+    ELSE 'secret_rotation_denied' END,
+  CASE WHEN d.decision IS NULL THEN 'rotated'
+    WHEN d.decision = 'replay' THEN 'replayed'
+    ELSE 'denied' END,
+  CASE WHEN d.decision = 'replay' THEN NULL ELSE d.decision END,
+  :request_id, :ip, :user_agent, :grace_period,
+  CASE WHEN d.decision = 'replay' THEN 1 ELSE 0 END, :now
+FROM clients c, (SELECT (${decision(target)}) AS decision) AS d
+WHERE c.id = :client_id`
 
   const rotate = `UPDATE ${target.table} SET
   previous_secret_hash = CASE WHEN :previous_expires_at IS NULL THEN NULL ELSE secret_hash END,
@@ -82,27 +93,28 @@ LIMIT 1`
     CASE WHEN secret_hash IS NULL THEN NULL ELSE :previous_expires_at END,
   secret_hash = :secret_hash,
   updated_at = :now
-WHERE ${target.rowMatch} AND (${check}) IS NULL
+WHERE ${target.rowMatch} AND EXISTS (
+  SELECT 1 FROM client_secret_events WHERE id = :event_id AND event = 'secret_rotated')
 RETURNING ${columns}`
 
-  // Runs after the update: the row carries this request's hash exactly when the rotation happened.
-  // Attempts against a client that does not exist leave no row, as the foreign key requires.
-  const rotated = `EXISTS (SELECT 1 FROM ${target.table} WHERE ${target.rowMatch}
-    AND secret_hash = :secret_hash)`
-  const audit = `INSERT INTO client_secret_events (id, seq, client_id, connection_id, actor_user_id,
-  event, outcome, reason, request_id, ip, user_agent, grace_period, idempotency_replay, occurred_at)
-SELECT :event_id, ${NEXT_AUDIT_SEQ}, c.id,
-  (SELECT id FROM connections WHERE id = :connection_id AND client_id = :client_id),
-  :user_id,
-  CASE WHEN ${rotated} THEN 'secret_rotated'
-    WHEN d.decision = 'replay' THEN 'secret_rotation_replayed'
-    ELSE 'secret_rotation_denied' END,
-  CASE WHEN ${rotated} THEN 'rotated' WHEN d.decision = 'replay' THEN 'replayed' ELSE 'denied' END,
-  CASE WHEN ${rotated} OR d.decision = 'replay' THEN NULL ELSE d.decision END,
-  :request_id, :ip, :user_agent, :grace_period,
-  CASE WHEN d.decision = 'replay' THEN 1 ELSE 0 END, :now
-FROM clients c, (SELECT (${check}) AS decision) AS d
-WHERE c.id = :client_id`
+  // Reads the decision back from the audit row. A missing row means that the client does not
+  // exist. The stored response is looked up only for a replay, and the time of the rotation that
+  // frees the rate limit only for a rate-limited attempt.
+  const readDecision = `SELECT
+  CASE WHEN e.id IS NULL THEN 'client_not_found'
+    WHEN e.outcome = 'replayed' THEN 'replay'
+    ELSE e.reason END AS decision,
+  CASE WHEN e.reason = 'rate_limited' THEN (${RECENT_ROTATIONS} ORDER BY occurred_at
+    LIMIT 1 OFFSET max(0, (SELECT count(*) FROM (${RECENT_ROTATIONS})) - :rate_limit)
+  ) END AS rate_reset_from,
+  i.pepper_id, i.response_ciphertext, i.response_data
+FROM (SELECT 1) AS one
+LEFT JOIN client_secret_events e ON e.id = :event_id
+LEFT JOIN idempotency_records i ON e.outcome = 'replayed'
+  AND i.client_id = :client_id AND i.user_id = :user_id
+  AND i.key_hash IN (SELECT value FROM json_each(:key_hashes)) AND i.expires_at > :now
+ORDER BY i.created_at DESC
+LIMIT 1`
 
   const remember = `INSERT INTO idempotency_records (client_id, user_id, key_hash,
   request_fingerprint, pepper_id, response_ciphertext, response_data, request_id, created_at,
@@ -121,5 +133,5 @@ ON CONFLICT (client_id, user_id, key_hash) DO UPDATE SET
   const prune = `DELETE FROM idempotency_records WHERE rowid IN (
   SELECT rowid FROM idempotency_records WHERE expires_at <= :now LIMIT 20)`
 
-  return { readDecision, rotate, audit, remember, prune }
+  return { audit, rotate, readDecision, remember, prune }
 }

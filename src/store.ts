@@ -123,10 +123,10 @@ function parametersOf(target: SecretTarget, input: RotationInput): Record<string
 }
 
 /**
- * Checks ownership, both blocked flags, the idempotency record and the rate limit, stores the new
- * hash, writes the audit row and keeps the response for retries, all in one D1 batch: one round
- * trip and one transaction. When nothing was rotated, the decision read at the start of the same
- * transaction names the reason or carries the stored response.
+ * Checks ownership, both blocked flags, the idempotency record and the rate limit, writes the
+ * audit row, stores the new hash and keeps the response for retries, all in one D1 batch: one
+ * round trip and one transaction. When nothing was rotated, the decision that the audit row of
+ * the same transaction stores names the reason or carries the stored response.
  */
 export async function rotateSecret(
   db: D1Database,
@@ -135,10 +135,10 @@ export async function rotateSecret(
 ): Promise<RotationOutcome> {
   const statements = target.name === 'client' ? CLIENT_STATEMENTS : CONNECTION_STATEMENTS
   const values = parametersOf(target, input)
-  const [decisionResult, rotateResult] = await db.batch([
-    prepareNamed(db, statements.readDecision, values),
-    prepareNamed(db, statements.rotate, values),
+  const [, rotateResult, decisionResult] = await db.batch([
     prepareNamed(db, statements.audit, values),
+    prepareNamed(db, statements.rotate, values),
+    prepareNamed(db, statements.readDecision, values),
     prepareNamed(db, statements.remember, values),
     prepareNamed(db, statements.prune, values),
   ])

@@ -1,7 +1,7 @@
-// D1 faults during a rotation. The rotation is one batch of five statements: read the decision,
-// rotate, audit, remember the response and prune expired records. A failure in any one of them
-// leaves the client, its audit trail and its idempotency records as they were. The caller gets
-// 503 with Retry-After and no driver text.
+// D1 faults during a rotation. The rotation is one batch of five statements: write the audit row
+// that stores the decision, rotate, read the decision, remember the response and prune expired
+// records. A failure in any one of them leaves the client, its audit trail and its idempotency
+// records as they were. The caller gets 503 with Retry-After and no driver text.
 
 import { env } from 'cloudflare:workers'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -27,9 +27,9 @@ import { expectedHash } from './safety-helpers'
 
 /** The statements of the rotation batch, in the order the batch runs them. */
 const STATEMENTS: (keyof RotationStatements)[] = [
-  'readDecision',
-  'rotate',
   'audit',
+  'rotate',
+  'readDecision',
   'remember',
   'prune',
 ]
