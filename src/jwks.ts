@@ -8,7 +8,7 @@ import {
   jwksCache,
 } from 'jose'
 import type { Config } from './config.ts'
-import { serviceUnavailable } from './errors.ts'
+import { ApiError, serviceUnavailable } from './errors.ts'
 import { describeError, log } from './log.ts'
 
 /** How long one key set fetch may take before the request fails with 503. */
@@ -21,8 +21,6 @@ export const JWKS_MAX_AGE_MS = 10 * 60_000
 export const JWKS_CACHE_NAME = 'refresh-secret-jwks'
 
 // Kept at module scope so that every request in an isolate shares one cached key set per URL.
-// Only settled key sets are shared: workerd never settles, in another request, a promise whose
-// I/O (here the Cache API read) belongs to a request that has ended.
 const remoteKeySets = new Map<string, JWTVerifyGetKey>()
 const localKeySets = new WeakMap<object, JWTVerifyGetKey>()
 
@@ -163,20 +161,71 @@ async function createSharedRemoteKeySet(url: URL): Promise<JWTVerifyGetKey> {
   }
 }
 
+// The first lookup of a key set in flight per URL. Requests that arrive while it runs wait for it
+// instead of each fetching the key set.
+const firstLookups = new Map<string, Promise<JWTVerifyGetKey>>()
+
+/**
+ * Waits for another request's first lookup, for at most the fetch timeout. Returns its key set,
+ * throws its 503 when the key set could not be fetched, or returns undefined when there is no
+ * lookup to wait for. workerd resumes the waiting request in its own context. A lookup that
+ * never settles, because the request that started it was canceled, is dropped after the
+ * timeout, and the caller fetches for itself.
+ */
+async function joinFirstLookup(href: string): Promise<JWTVerifyGetKey | undefined> {
+  const inFlight = firstLookups.get(href)
+  if (inFlight === undefined) return undefined
+
+  let stopTimer = () => {}
+  const timedOut = new Promise<undefined>((resolve) => {
+    const timer = setTimeout(resolve, JWKS_TIMEOUT_MS)
+    stopTimer = () => clearTimeout(timer)
+  })
+  try {
+    const keySet = await Promise.race([inFlight, timedOut])
+    if (keySet === undefined && firstLookups.get(href) === inFlight) firstLookups.delete(href)
+    return keySet
+  } finally {
+    stopTimer()
+  }
+}
+
+/**
+ * Creates the key set inside this request and looks up the key. Requests that arrive meanwhile
+ * get the key set once this lookup has filled it: a lookup that ends in a token error has filled
+ * it too, while one that ends in 503 passes the 503 on.
+ */
+function firstLookup(url: URL, ...args: Parameters<JWTVerifyGetKey>): Promise<VerificationKey> {
+  const creating = createSharedRemoteKeySet(url)
+  const lookup = creating.then((created) => created(...args))
+  const filled = lookup.then(
+    () => creating,
+    (error: unknown) => {
+      if (error instanceof ApiError) throw error
+      return creating
+    },
+  )
+  // Registered before the first await, so that every request arriving later finds it.
+  firstLookups.set(url.href, filled)
+  const settle = () => {
+    if (firstLookups.get(url.href) === filled) firstLookups.delete(url.href)
+  }
+  filled.then((created) => {
+    if (!remoteKeySets.has(url.href)) remoteKeySets.set(url.href, created)
+    settle()
+  }, settle)
+  return lookup
+}
+
 /**
  * Returns a resolver that creates the remote key set on its first key lookup, inside the request
- * that needs it. Requests that start together may each read the shared cache, and the first key
- * set to settle is kept.
+ * that needs it, and keeps it for the isolate once that lookup has filled it.
  */
 function remoteKeySet(url: URL): JWTVerifyGetKey {
   return async (header, token) => {
-    let keySet = remoteKeySets.get(url.href)
-    if (keySet === undefined) {
-      const created = await createSharedRemoteKeySet(url)
-      keySet = remoteKeySets.get(url.href) ?? created
-      remoteKeySets.set(url.href, keySet)
-    }
-    return keySet(header, token)
+    const keySet = remoteKeySets.get(url.href) ?? (await joinFirstLookup(url.href))
+    if (keySet !== undefined) return keySet(header, token)
+    return firstLookup(url, header, token)
   }
 }
 

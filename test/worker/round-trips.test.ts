@@ -423,6 +423,43 @@ describe('JWKS fetches', () => {
     expect(fetched).toHaveLength(2)
   })
 
+  it('cold isolate fetches once for concurrent first requests', async () => {
+    const url = uniqueKeySetUrl('cold-burst')
+    const fetched = serveKeySet(url)
+    const fetchHandler = await importFreshWorker()
+
+    const statuses = await Promise.all(
+      Array.from({ length: 8 }, () => callFresh(fetchHandler, url)),
+    )
+
+    expect(statuses).toEqual(Array(8).fill(200))
+    expect(fetched).toHaveLength(1)
+  })
+
+  it('requests waiting on a failed first fetch answer 503 and the next one refetches', async () => {
+    const url = uniqueKeySetUrl('cold-failure')
+    const fetched: string[] = []
+    let failing = true
+    vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
+      const href = input instanceof Request ? input.url : String(input)
+      if (href !== url) throw new TypeError(`the test blocks a fetch of ${href}`)
+      fetched.push(href)
+      if (failing) return new Response('unavailable', { status: 503 })
+      return new Response(keySetJson([key]), { headers: { 'content-type': 'application/json' } })
+    })
+    const fetchHandler = await importFreshWorker()
+
+    const statuses = await Promise.all(
+      Array.from({ length: 4 }, () => callFresh(fetchHandler, url)),
+    )
+    expect(statuses).toEqual([503, 503, 503, 503])
+    expect(fetched).toHaveLength(1)
+
+    failing = false
+    expect(await callFresh(fetchHandler, url)).toBe(200)
+    expect(fetched).toHaveLength(2)
+  })
+
   it('isolate reuses a key set stored in the Cache API', async () => {
     const url = uniqueKeySetUrl('stored')
     const fetched = serveKeySet(url)
