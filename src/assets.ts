@@ -19,10 +19,12 @@ export interface StaticAsset {
   headers: Record<string, string>
 }
 
-// Both files change only with a deployment, so caches may keep them for five minutes.
+// Both files change only with a deployment, so caches may keep them for five minutes. The asset
+// server answers other methods with 405 and these same headers, so `Allow` names the two it serves.
 const COMMON_HEADERS = {
   'Cache-Control': 'public, max-age=300',
   'X-Content-Type-Options': 'nosniff',
+  Allow: 'GET, HEAD',
 }
 
 /** Renders the OpenAPI document and the reference page with the headers each is served with. */

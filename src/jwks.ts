@@ -178,7 +178,7 @@ async function joinFirstLookup(href: string): Promise<JWTVerifyGetKey | undefine
 
   let stopTimer = () => {}
   const timedOut = new Promise<undefined>((resolve) => {
-    const timer = setTimeout(resolve, JWKS_TIMEOUT_MS)
+    const timer = setTimeout(() => resolve(undefined), JWKS_TIMEOUT_MS)
     stopTimer = () => clearTimeout(timer)
   })
   try {

@@ -106,18 +106,21 @@ export interface ServeOptions {
 }
 
 /**
- * Answers a GET or HEAD of an asset's path as Workers Static Assets does, before the Worker runs;
- * returns undefined for every other request.
+ * Answers a request for an asset's path as Workers Static Assets does, before the Worker runs:
+ * GET and HEAD get the file, other methods 405 with an empty body. Returns undefined for every
+ * other path.
  */
 export function serveStaticAsset(
   request: Request,
   assets: readonly StaticAsset[],
 ): Response | undefined {
-  if (request.method !== 'GET' && request.method !== 'HEAD') return undefined
   const { pathname } = new URL(request.url)
   const asset = assets.find((candidate) => candidate.urlPath === pathname)
   if (asset === undefined) return undefined
-  return new Response(request.method === 'HEAD' ? null : asset.body, { headers: asset.headers })
+
+  if (request.method === 'GET') return new Response(asset.body, { headers: asset.headers })
+  if (request.method === 'HEAD') return new Response(null, { headers: asset.headers })
+  return new Response(null, { status: 405, headers: asset.headers })
 }
 
 /**

@@ -97,7 +97,7 @@ function listen(env: Env, port: number): Deno.HttpServer<Deno.NetAddr> {
   } catch (error) {
     if (!(error instanceof Deno.errors.AddrInUse)) throw error
     throw new UsageError(
-      `Port ${port} on 127.0.0.1 is in use. Pass another one: deno task start --port 8788`,
+      `Port ${port} on 127.0.0.1 is in use. Pass another one: npx deno task start --port 8788`,
     )
   }
 }

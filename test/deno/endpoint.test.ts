@@ -299,8 +299,10 @@ Deno.test('serves the files of public/ with the headers of public/_headers', () 
     const head = await fetch(`${server.url}/docs`, { method: 'HEAD' })
     assert.equal(head.status, 200)
     assert.equal(await head.text(), '')
-    // Other methods reach the Worker, which has no such route.
-    await readError(await fetch(`${server.url}/docs`, { method: 'POST' }), 404, 'not_found')
+    const post = await fetch(`${server.url}/docs`, { method: 'POST' })
+    assert.equal(post.status, 405)
+    assert.equal(post.headers.get('allow'), 'GET, HEAD')
+    assert.equal(await post.text(), '')
   }))
 
 Deno.test('database failure is 503 with Retry-After', () =>

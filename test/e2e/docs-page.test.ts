@@ -95,6 +95,15 @@ describe('API reference under wrangler dev', () => {
     )
   })
 
+  it('answers other methods on the asset paths with 405', async () => {
+    for (const path of ['/openapi.json', '/docs']) {
+      const response = await fetch(`${origin()}${path}`, { method: 'POST' })
+
+      expect(response.status, path).toBe(405)
+      expect(response.headers.get('allow'), path).toBe('GET, HEAD')
+    }
+  })
+
   it('leaves other paths to the Worker', async () => {
     const response = await fetch(`${origin()}/_headers`)
 
