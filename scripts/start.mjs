@@ -158,7 +158,9 @@ async function setup(paths = devPaths()) {
   console.log('Applied the local D1 migrations.')
 
   await seedDemoData(paths, vars.pepper)
-  console.log(`Seeded the demo client ${DEMO.clientId} and its owner ${DEMO.ownerId}.`)
+  console.log(
+    `The demo client ${DEMO.clientId} and its owner ${DEMO.ownerId} are in the database; existing rows were kept.`,
+  )
 
   return { jwk: key.jwk, ...vars }
 }

@@ -119,7 +119,9 @@ async function main(): Promise<void> {
   const config = readDevConfig(env, key.jwk)
 
   runScript(connection, await buildSeedSql(config.pepper))
-  console.log(`Seeded the demo client ${DEMO.clientId} and its owner ${DEMO.ownerId}.`)
+  console.log(
+    `The demo client ${DEMO.clientId} and its owner ${DEMO.ownerId} are in the database; existing rows were kept.`,
+  )
 
   const server = listen(env, commandLine.port)
   stopOnSignals(server, connection)
