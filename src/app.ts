@@ -40,6 +40,10 @@ function methodNotAllowed(): ApiError {
   })
 }
 
+function notFound(): ApiError {
+  return new ApiError(404, 'not_found', 'No route matches this path.')
+}
+
 /** Builds the Hono app for one validated configuration. */
 export function createApp(config: Config): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
@@ -70,6 +74,14 @@ export function createApp(config: Config): Hono<AppEnv> {
       user_id: fields.user_id ?? null,
     })
   })
+
+  // PatternRouter matches a route with a trailing slash too; this service's paths have none.
+  for (const route of [ROUTE, CONNECTION_ROUTE]) {
+    app.use(route, async (c, next) => {
+      if (c.req.path.endsWith('/')) throw notFound()
+      await next()
+    })
+  }
 
   if (config.corsOrigins.length > 0) {
     const allowed = new Set(config.corsOrigins)
@@ -112,7 +124,7 @@ export function createApp(config: Config): Hono<AppEnv> {
     })
   }
 
-  app.notFound((c) => sendError(c, new ApiError(404, 'not_found', 'No route matches this path.')))
+  app.notFound((c) => sendError(c, notFound()))
 
   app.onError((error, c) => {
     const fields = c.get('logFields')
