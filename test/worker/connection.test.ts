@@ -661,6 +661,19 @@ describe.each(METHODS)('request errors on the $name route', (method) => {
     await expectNothingRotated(fixture)
   })
 
+  it('answers 404 to its path with a trailing slash', async () => {
+    const fixture = await seedConnection()
+    const slashed: SecretMethod = {
+      ...method,
+      path: (id, connectionId) => `${method.path(id, connectionId)}/`,
+    }
+
+    const response = await rotateAs(slashed, fixture)
+    await expectError(response, 404, 'not_found')
+
+    await expectNothingRotated(fixture)
+  })
+
   it('answers HEAD with 405 and no body', async () => {
     const fixture = await seedConnection()
 
