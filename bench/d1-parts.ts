@@ -4,6 +4,7 @@
  * Worker sends it, each of its statements alone, and empty statements that cost only the trip
  * through D1. Run alone, `rotate` finds no audit row of its request and so updates nothing.
  */
+import { NEXT_AUDIT_SEQ } from '../src/rotation-sql.ts'
 import { type RotationInput, rotateClientSecret } from '../src/store.ts'
 import { type CapturedStatement, createStubDatabase } from './stub-database.ts'
 
@@ -43,8 +44,29 @@ async function captureRotationBatch(clientId: string, userId: string) {
   return captured
 }
 
+/**
+ * The least that a durable, audited rotation asks of D1: one batch that writes the new hash by
+ * primary key and inserts one audit row, with no authorization check, grace period or replay.
+ */
+function durableFloor(db: D1Database, clientId: string, userId: string) {
+  const now = new Date().toISOString()
+  return db.batch([
+    db
+      .prepare('UPDATE clients SET secret_hash = ?1, updated_at = ?2 WHERE id = ?3')
+      .bind(`bench$k1$${crypto.randomUUID()}`, now, clientId),
+    db
+      .prepare(
+        `INSERT INTO client_secret_events (id, seq, client_id, actor_user_id, event, outcome,
+  request_id, occurred_at)
+VALUES (?1, ${NEXT_AUDIT_SEQ}, ?2, ?3, 'secret_rotated', 'rotated', ?4, ?5)`,
+      )
+      .bind(crypto.randomUUID(), clientId, userId, crypto.randomUUID(), now),
+  ])
+}
+
 async function runPart(db: D1Database, part: string, clientId: string, userId: string) {
   if (part === 'batch') return rotateClientSecret(db, rotationInput(clientId, userId))
+  if (part === 'durable-floor') return durableFloor(db, clientId, userId)
   if (part === 'select-batch') {
     return db.batch(STATEMENT_NAMES.map(() => db.prepare('SELECT 1')))
   }
@@ -76,7 +98,7 @@ async function queryPlans(db: D1Database, clientId: string, userId: string) {
 
 /**
  * Serves `GET /__bench/d1/PART?client=ID&user=ID`, where PART is `batch`, a statement name,
- * `select-batch`, `select` or `plan`. Returns undefined for other paths.
+ * `durable-floor`, `select-batch`, `select` or `plan`. Returns undefined for other paths.
  */
 export async function serveD1Part(request: Request, db: D1Database): Promise<Response | undefined> {
   const url = new URL(request.url)

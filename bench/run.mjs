@@ -94,6 +94,7 @@ const D1_PARTS = [
   'audit',
   'remember',
   'prune',
+  'durable-floor',
   'batch',
 ]
 
