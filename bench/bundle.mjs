@@ -32,6 +32,8 @@ async function bundle({ entry = join(ROOT, 'src', 'index.ts'), minify, tinyHono 
     write: false,
     metafile: true,
     minify,
+    // wrangler deploy keeps function and class names (keep_names), which adds a call per name.
+    keepNames: true,
     plugins: tinyHono ? [TINY_HONO] : [],
   })
 }
