@@ -2,11 +2,16 @@ import {
   createLocalJWKSet,
   createRemoteJWKSet,
   type ExportedJWKSCache,
-  errors,
   type JWKSCacheInput,
   type JWTVerifyGetKey,
   jwksCache,
 } from 'jose'
+import {
+  JOSENotSupported,
+  JWKSMultipleMatchingKeys,
+  JWKSNoMatchingKey,
+  JWSInvalid,
+} from 'jose/errors'
 import type { Config } from './config.ts'
 import { ApiError, serviceUnavailable } from './errors.ts'
 import { describeError, log } from './log.ts'
@@ -27,10 +32,10 @@ const localKeySets = new WeakMap<object, JWTVerifyGetKey>()
 /** Errors that mean the token names no usable key, as opposed to the key set being unavailable. */
 function isTokenError(error: unknown): boolean {
   return (
-    error instanceof errors.JWKSNoMatchingKey ||
-    error instanceof errors.JWKSMultipleMatchingKeys ||
-    error instanceof errors.JOSENotSupported ||
-    error instanceof errors.JWSInvalid
+    error instanceof JWKSNoMatchingKey ||
+    error instanceof JWKSMultipleMatchingKeys ||
+    error instanceof JOSENotSupported ||
+    error instanceof JWSInvalid
   )
 }
 
@@ -121,7 +126,7 @@ function createRefetchGate(entry: CacheEntry): InHandLookup {
     try {
       return await local(header, token)
     } catch (error) {
-      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
+      if (!(error instanceof JWKSNoMatchingKey)) throw error
 
       if (now < uat + JWKS_COOLDOWN_MS || now < nextRefetchAt) throw error
       nextRefetchAt = now + JWKS_COOLDOWN_MS

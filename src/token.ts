@@ -1,4 +1,5 @@
-import { errors, type JWTPayload, jwtVerify } from 'jose'
+import { type JWTPayload, jwtVerify } from 'jose'
+import { JOSEError } from 'jose/errors'
 import type { Config } from './config.ts'
 import { ApiError, invalidToken } from './errors.ts'
 import { getKeySet } from './jwks.ts'
@@ -60,7 +61,7 @@ export async function verifyAccessToken(token: string, config: Config): Promise<
     payload = result.payload
   } catch (error) {
     if (error instanceof ApiError) throw error
-    throw invalidToken(error instanceof errors.JOSEError ? error.code : 'token_invalid', error)
+    throw invalidToken(error instanceof JOSEError ? error.code : 'token_invalid', error)
   }
 
   // JSON numbers beyond double range, such as 1e400, parse as Infinity, which passes jose's
