@@ -36,13 +36,12 @@ import {
   createEnv,
   createSigningKey,
   dumpDatabase,
-  type ErrorBody,
+  expectErrorResponse,
   listEvents,
   PEPPER,
   PEPPER_KEY,
   readClient,
   readData,
-  readError,
   type Settings,
 } from './helpers.ts'
 import { expectedHash, insertEvents, isoAt, runtimePepper } from './safety-helpers.ts'
@@ -104,19 +103,6 @@ async function rotateOk(
   return { response, body: await readData(response) }
 }
 
-/** Checks the eHealth error envelope and the headers that every response carries. */
-async function expectError(response: Response, status: number, type: string): Promise<ErrorBody> {
-  const body = await readError(response)
-
-  expect(response.status).toBe(status)
-  expect(body.error.type).toBe(type)
-  expect(body.meta.code).toBe(status)
-  expect(body).not.toHaveProperty('data')
-  expect(response.headers.get('Cache-Control')).toBe('no-store')
-  expect(response.headers.get('x-request-id')).toBe(body.meta.request_id)
-  return body
-}
-
 /** Checks that no secret of the fixture changed and that nothing was rotated or remembered. */
 async function expectNothingRotated(fixture: ConnectionFixture): Promise<void> {
   const rotations = await listRotationRows(fixture.clientId)
@@ -166,7 +152,7 @@ describe.each(METHODS)('authorization order on the $name route', (method) => {
     const response = await sendAttempt(method, attempt, keys, workerEnv, {
       headers: REQUEST_HEADERS,
     })
-    const body = await expectError(response, row.expected.status, row.expected.type)
+    const body = await expectErrorResponse(response, row.expected.status, row.expected.type)
 
     expect(response.headers.get('WWW-Authenticate')).toBe(
       challengeHeader(method, row.expected.challenge),
@@ -213,7 +199,7 @@ describe.each(METHODS)('authorization order on the $name route', (method) => {
     )
 
     const response = await sendAttempt(method, attempt, keys, workerEnv)
-    const body = await expectError(response, row.expected.status, row.expected.type)
+    const body = await expectErrorResponse(response, row.expected.status, row.expected.type)
 
     expect(response.headers.get('WWW-Authenticate')).toBe(
       challengeHeader(method, row.expected.challenge),
@@ -503,7 +489,7 @@ describe.each(METHODS)('Idempotency-Key on the $name route', (method) => {
     await rotateOk(method, fixture, { headers, body: { previous_secret_expires_in: 600 } })
     const hashAfterFirst = (await method.readTarget(fixture)).secret_hash
     const response = await rotateAs(method, fixture, { headers, body: { revoke_previous: true } })
-    const body = await expectError(response, 422, 'validation_failed')
+    const body = await expectErrorResponse(response, 422, 'validation_failed')
 
     expect(body.error.invalid?.[0]?.entry_type).toBe('header')
     expect(body.error.invalid?.[0]?.entry).toBe('Idempotency-Key')
@@ -563,7 +549,7 @@ describe.each(METHODS)('rate limit on the $name route', (method) => {
     const hashAtLimit = (await method.readTarget(fixture)).secret_hash
 
     const response = await rotateAs(method, fixture, {}, limited())
-    await expectError(response, 429, 'too_many_requests')
+    await expectErrorResponse(response, 429, 'too_many_requests')
 
     expect(statuses).toEqual([200, 200])
     expect(response.headers.get('Retry-After')).toBe('60')
@@ -653,7 +639,7 @@ describe.each(METHODS)('request errors on the $name route', (method) => {
       method: httpMethod,
       body: httpMethod === 'GET' ? undefined : '{}',
     })
-    await expectError(response, 405, 'method_not_allowed')
+    await expectErrorResponse(response, 405, 'method_not_allowed')
 
     expect(response.headers.get('Allow')).toBe('PATCH')
     expect(response.headers.has('Deprecation')).toBe(method.deprecated)
@@ -669,7 +655,7 @@ describe.each(METHODS)('request errors on the $name route', (method) => {
     }
 
     const response = await rotateAs(slashed, fixture)
-    await expectError(response, 404, 'not_found')
+    await expectErrorResponse(response, 404, 'not_found')
 
     await expectNothingRotated(fixture)
   })
@@ -775,7 +761,7 @@ describe.each(METHODS)('request errors on the $name route', (method) => {
     const fixture = await seedConnection()
 
     const response = await rotateAs(method, fixture, errorCase.request)
-    const body = await expectError(response, errorCase.status, errorCase.type)
+    const body = await expectErrorResponse(response, errorCase.status, errorCase.type)
 
     if (errorCase.invalid !== undefined) {
       expect(body.error.invalid?.[0]?.entry_type).toBe(errorCase.invalid[0])
@@ -797,7 +783,7 @@ describe.each(METHODS)('request errors on the $name route', (method) => {
     try {
       const response = await rotateAs(method, fixture)
       const text = await response.clone().text()
-      await expectError(response, 503, 'service_unavailable')
+      await expectErrorResponse(response, 503, 'service_unavailable')
 
       expect(response.headers.get('Retry-After')).toMatch(/^[1-9]\d*$/)
       expect(text).not.toMatch(/audit rejected|sqlite|client_secret_events|D1_ERROR/i)

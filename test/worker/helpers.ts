@@ -492,7 +492,10 @@ export function interceptFetch(routes: Record<string, FetchAnswer>): string[] {
   return fetched
 }
 
-/** Checks the eHealth error envelope of a response and returns its body. */
+/**
+ * Checks the eHealth error envelope of a response and the headers that every response carries,
+ * and returns its body.
+ */
 export async function expectErrorResponse(
   response: Response,
   status: number,
@@ -503,8 +506,10 @@ export async function expectErrorResponse(
   expect(response.status).toBe(status)
   expect(body.error.type).toBe(type)
   expect(body.meta.code).toBe(status)
+  expect(body.meta.type).toBe('object')
   expect(body).not.toHaveProperty('data')
   expect(response.headers.get('Cache-Control')).toBe('no-store')
+  expect(response.headers.get('Content-Type')).toBe('application/json; charset=utf-8')
   expect(response.headers.get('x-request-id')).toBe(body.meta.request_id)
   return body
 }

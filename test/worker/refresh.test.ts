@@ -9,7 +9,7 @@ import {
   createEnv,
   createSigningKey,
   dumpDatabase,
-  type ErrorBody,
+  expectErrorResponse,
   type Fixture,
   listEvents,
   listRotations,
@@ -68,21 +68,6 @@ function loggedOutcome(): unknown {
   return output.records().find((record) => record.message === 'request')?.outcome
 }
 
-/** Checks the eHealth error envelope and the headers that every response carries. */
-async function expectError(response: Response, status: number, type: string): Promise<ErrorBody> {
-  const body = await readError(response)
-
-  expect(response.status).toBe(status)
-  expect(body.error.type).toBe(type)
-  expect(body.meta.code).toBe(status)
-  expect(body.meta.type).toBe('object')
-  expect(body).not.toHaveProperty('data')
-  expect(response.headers.get('Cache-Control')).toBe('no-store')
-  expect(response.headers.get('Content-Type')).toBe('application/json; charset=utf-8')
-  expect(response.headers.get('x-request-id')).toBe(body.meta.request_id)
-  return body
-}
-
 /** Checks that the client row is as seeded and that no audit row of any kind exists. */
 async function expectNothingWritten(fixture: Fixture): Promise<void> {
   expect(await readClient(fixture.clientId)).toEqual(fixture.row)
@@ -105,7 +90,7 @@ describe('authorization order', () => {
     })
 
     const response = await refresh(fixture.clientId, { token })
-    await expectError(response, 401, 'access_denied')
+    await expectErrorResponse(response, 401, 'access_denied')
 
     expect(response.headers.get('WWW-Authenticate')).toBe(INVALID_TOKEN)
     await expectNothingWritten(fixture)
@@ -113,7 +98,7 @@ describe('authorization order', () => {
 
   it('checks the token before the path', async () => {
     const response = await refresh('not-a-uuid')
-    await expectError(response, 401, 'access_denied')
+    await expectErrorResponse(response, 401, 'access_denied')
 
     expect(response.headers.get('WWW-Authenticate')).toBe(INVALID_TOKEN)
   })
@@ -125,7 +110,7 @@ describe('authorization order', () => {
     })
 
     const response = await refresh(fixture.clientId, { token })
-    const body = await expectError(response, 403, 'forbidden')
+    const body = await expectErrorResponse(response, 403, 'forbidden')
 
     expect(response.headers.get('WWW-Authenticate')).toBe(INSUFFICIENT_SCOPE)
     expect(body.error.message).toContain('secret:refresh')
@@ -136,7 +121,7 @@ describe('authorization order', () => {
     const token = await tokenFor(crypto.randomUUID(), 'not-a-uuid', { scope: 'openid' })
 
     const response = await refresh('not-a-uuid', { token })
-    await expectError(response, 403, 'forbidden')
+    await expectErrorResponse(response, 403, 'forbidden')
 
     expect(response.headers.get('WWW-Authenticate')).toBe(INSUFFICIENT_SCOPE)
   })
@@ -151,7 +136,7 @@ describe('authorization order', () => {
     const token = await tokenFor(crypto.randomUUID(), id)
 
     const response = await refresh(id, { token })
-    const body = await expectError(response, 422, 'validation_failed')
+    const body = await expectErrorResponse(response, 422, 'validation_failed')
 
     expect(body.error.invalid?.[0]?.entry_type).toBe('path_parameter')
     expect(body.error.invalid?.[0]?.entry).toBe('$.id')
@@ -162,7 +147,7 @@ describe('authorization order', () => {
     const token = await ownerToken(fixture)
 
     const response = await refresh(crypto.randomUUID(), { token })
-    await expectError(response, 403, 'forbidden')
+    await expectErrorResponse(response, 403, 'forbidden')
 
     expect(loggedOutcome()).toBe('client_mismatch')
   })
@@ -173,7 +158,7 @@ describe('authorization order', () => {
     const token = await ownerToken(own)
 
     const response = await refresh(other.clientId, { token })
-    await expectError(response, 403, 'forbidden')
+    await expectErrorResponse(response, 403, 'forbidden')
 
     await expectNotRotated(other)
     await expectNotRotated(own)
@@ -185,7 +170,7 @@ describe('authorization order', () => {
 
     const response = await refresh(clientId, { token })
 
-    await expectError(response, 404, 'not_found')
+    await expectErrorResponse(response, 404, 'not_found')
   })
 
   it('checks the user sixth', async () => {
@@ -193,7 +178,7 @@ describe('authorization order', () => {
     const token = await tokenFor(fixture.blockedUserId, fixture.clientId)
 
     const response = await refresh(fixture.clientId, { token })
-    await expectError(response, 401, 'access_denied')
+    await expectErrorResponse(response, 401, 'access_denied')
 
     expect(response.headers.get('WWW-Authenticate')).toBe(INVALID_TOKEN)
     await expectNotRotated(fixture)
@@ -204,7 +189,7 @@ describe('authorization order', () => {
     const token = await tokenFor(fixture.nonOwnerId, fixture.clientId)
 
     const response = await refresh(fixture.clientId, { token })
-    await expectError(response, 403, 'forbidden')
+    await expectErrorResponse(response, 403, 'forbidden')
 
     expect(loggedOutcome()).toBe('role_missing')
     await expectNotRotated(fixture)
@@ -214,7 +199,7 @@ describe('authorization order', () => {
     const fixture = await seedClient({ clientBlocked: true })
 
     const response = await refresh(fixture.clientId, { token: await ownerToken(fixture) })
-    const body = await expectError(response, 403, 'forbidden')
+    const body = await expectErrorResponse(response, 403, 'forbidden')
 
     expect(body.error.message).toMatch(/blocked/i)
     expect(loggedOutcome()).toBe('client_blocked')
@@ -231,7 +216,7 @@ describe('denials', () => {
     const fixture = await seedClient()
 
     const response = await refresh(fixture.clientId, options)
-    await expectError(response, 401, 'access_denied')
+    await expectErrorResponse(response, 401, 'access_denied')
 
     expect(response.headers.get('WWW-Authenticate')).toBe(INVALID_TOKEN)
     await expectNothingWritten(fixture)
@@ -243,7 +228,7 @@ describe('denials', () => {
     const token = await tokenFor(fixture.ownerId, fixture.clientId, { iat: past, exp: past + 60 })
 
     const response = await refresh(fixture.clientId, { token })
-    await expectError(response, 401, 'access_denied')
+    await expectErrorResponse(response, 401, 'access_denied')
 
     expect(response.headers.get('WWW-Authenticate')).toBe(INVALID_TOKEN)
     await expectNothingWritten(fixture)
@@ -332,7 +317,7 @@ describe('denials', () => {
     const token = await tokenFor(userId, clientId, denial.claims)
 
     const response = await refresh(clientId, { token })
-    await expectError(response, denial.status, denial.type)
+    await expectErrorResponse(response, denial.status, denial.type)
 
     expect(response.headers.get('WWW-Authenticate')).toBe(denial.challenge)
     expect(loggedOutcome()).toBe(denial.outcome)
@@ -345,7 +330,7 @@ describe('denials', () => {
     const token = await tokenFor(own.ownerId, other.clientId)
 
     const response = await refresh(other.clientId, { token })
-    await expectError(response, 403, 'forbidden')
+    await expectErrorResponse(response, 403, 'forbidden')
 
     expect(loggedOutcome()).toBe('role_missing')
     await expectNotRotated(other)
@@ -358,7 +343,7 @@ describe('denials', () => {
     const token = await tokenFor(fixture.ownerId, clientId)
 
     const response = await refresh(clientId, { token })
-    await expectError(response, 404, 'not_found')
+    await expectErrorResponse(response, 404, 'not_found')
 
     expect(await readClient(clientId)).toBeNull()
     expect(await listEvents(clientId)).toEqual([])
@@ -648,7 +633,7 @@ describe('request errors', () => {
       token: await ownerToken(fixture),
       body: method === 'GET' ? undefined : '{}',
     })
-    await expectError(response, 405, 'method_not_allowed')
+    await expectErrorResponse(response, 405, 'method_not_allowed')
 
     expect(response.headers.get('Allow')).toBe('PATCH')
     await expectNothingWritten(fixture)
@@ -680,7 +665,7 @@ describe('request errors', () => {
       new Request(`${BASE_URL}${path}`, { method: 'PATCH' }),
       workerEnv,
     )
-    const body = await expectError(response, 404, 'not_found')
+    const body = await expectErrorResponse(response, 404, 'not_found')
 
     expect(body.meta.url).toBe(`${BASE_URL}${path}`)
   })
@@ -716,7 +701,7 @@ describe('request errors', () => {
         headers,
         body,
       })
-      await expectError(response, status, type)
+      await expectErrorResponse(response, status, type)
 
       await expectNothingWritten(fixture)
     },
@@ -730,7 +715,7 @@ describe('request errors', () => {
       headers: { 'content-type': 'application/json' },
       body: '{"unknown_field": true}',
     })
-    const body = await expectError(response, 422, 'validation_failed')
+    const body = await expectErrorResponse(response, 422, 'validation_failed')
 
     expect(body.error.invalid?.[0]?.entry_type).toBe('json_data_property')
     expect(body.error.invalid?.[0]?.entry).toBe('$.unknown_field')
@@ -745,7 +730,7 @@ describe('request errors', () => {
       headers: { 'content-type': 'application/json' },
       body: `{}${' '.repeat(16 * 1024 - 1)}`,
     })
-    await expectError(response, 413, 'request_too_large')
+    await expectErrorResponse(response, 413, 'request_too_large')
 
     await expectNothingWritten(fixture)
   })
@@ -768,7 +753,7 @@ describe('request errors', () => {
       headers: { 'content-type': 'application/json' },
       body: stream,
     })
-    await expectError(response, 413, 'request_too_large')
+    await expectErrorResponse(response, 413, 'request_too_large')
 
     await expectNothingWritten(fixture)
   })
@@ -791,7 +776,7 @@ describe('configuration', () => {
         { token: await ownerToken(fixture) },
         incomplete,
       )
-      await expectError(response, 500, 'internal_error')
+      await expectErrorResponse(response, 500, 'internal_error')
       const logged = output.records().filter((record) => record.setting !== undefined)
 
       expect(logged).toHaveLength(1)
@@ -851,7 +836,7 @@ describe('dependency failure', () => {
     try {
       const response = await refresh(fixture.clientId, { token: await ownerToken(fixture) })
       const text = await response.clone().text()
-      await expectError(response, 503, 'service_unavailable')
+      await expectErrorResponse(response, 503, 'service_unavailable')
 
       expect(response.headers.get('Retry-After')).toMatch(/^[1-9]\d*$/)
       expect(text).not.toContain('audit rejected')
