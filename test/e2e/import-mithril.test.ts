@@ -3,22 +3,15 @@
 // test/fixtures/mithril against a local D1 in a temporary directory, runs it again, then rotates
 // an imported client's secret under a real `wrangler dev`.
 
-import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
+import { exportJWK, generateKeyPair, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifySecret } from '../../src/secret.ts'
-import {
-  childEnv,
-  type DevServer,
-  PROJECT_ROOT,
-  type RunResult,
-  run,
-  startDev,
-  wrangler,
-} from './wrangler'
+import { signAccessToken, startWorkerDev } from './worker-dev'
+import { childEnv, type DevServer, PROJECT_ROOT, type RunResult, run, wrangler } from './wrangler'
 
 const FIXTURES = path.join(PROJECT_ROOT, 'test', 'fixtures', 'mithril')
 const FILES = [
@@ -345,15 +338,15 @@ describe('an imported client under wrangler dev', () => {
   const rotated = new Map<string, string>()
 
   async function rotate(client: { id: string; owner: string }): Promise<Response> {
-    const token = await new SignJWT({ client_id: client.id, scope: 'secret:refresh' })
-      .setProtectedHeader({ alg: 'ES256', kid: 'import-e2e', typ: 'at+jwt' })
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setSubject(client.owner)
-      .setJti(randomUUID())
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(signingKey)
+    const token = await signAccessToken({
+      key: signingKey,
+      kid: 'import-e2e',
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      subject: client.owner,
+      clientId: client.id,
+      scope: 'secret:refresh',
+    })
     credentials.push(token)
     return fetch(`${server?.origin}/admin/clients/${client.id}/refresh_secret`, {
       method: 'PATCH',
@@ -366,26 +359,9 @@ describe('an imported client under wrangler dev', () => {
     signingKey = keys.privateKey
     const jwk: JWK = { ...(await exportJWK(keys.publicKey)), kid: 'import-e2e', alg: 'ES256' }
 
-    // --env-file with an empty file keeps a developer's .dev.vars out of this run.
-    const emptyEnvFile = path.join(workDir, 'empty.env')
-    await writeFile(emptyEnvFile, '')
-    server = await startDev(
-      [
-        '--persist-to',
-        persistDir,
-        '--env-file',
-        emptyEnvFile,
-        '--show-interactive-dev-session=false',
-        '--var',
-        `JWKS:${JSON.stringify({ keys: [jwk] })}`,
-        '--var',
-        `JWT_ISSUER:${ISSUER}`,
-        '--var',
-        `JWT_AUDIENCE:${AUDIENCE}`,
-        '--var',
-        `SECRET_PEPPER:${pepper}`,
-      ],
-      logDir,
+    server = await startWorkerDev(
+      { keys: [jwk], issuer: ISSUER, audience: AUDIENCE, pepper },
+      { workDir, persistDir, logDir },
     )
   }, 240_000)
 

@@ -3,14 +3,15 @@
 // seeded with the commands that the README gives, and calls it over HTTP.
 
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
+import { exportJWK, generateKeyPair, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO } from '../../scripts/demo-data.mjs'
 import { verifySecret } from '../../src/secret'
-import { childEnv, type DevServer, run, startDev, wrangler } from './wrangler'
+import { signAccessToken, startWorkerDev } from './worker-dev'
+import { childEnv, type DevServer, run, wrangler } from './wrangler'
 
 const ISSUER = 'https://issuer.e2e.test'
 const AUDIENCE = 'refresh-secret-e2e'
@@ -35,18 +36,15 @@ interface TokenOptions {
 }
 
 async function token(options: TokenOptions = {}): Promise<string> {
-  const signed = await new SignJWT({
-    client_id: options.clientId ?? DEMO.clientId,
+  const signed = await signAccessToken({
+    key: options.key ?? signingKey,
+    kid: 'e2e',
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    subject: options.sub ?? DEMO.ownerId,
+    clientId: options.clientId ?? DEMO.clientId,
     scope: options.scope ?? 'secret:refresh',
   })
-    .setProtectedHeader({ alg: 'ES256', kid: 'e2e', typ: 'at+jwt' })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject(options.sub ?? DEMO.ownerId)
-    .setJti(randomUUID())
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(options.key ?? signingKey)
   credentials.push(signed)
   return signed
 }
@@ -111,27 +109,9 @@ beforeAll(async () => {
     },
   )
 
-  // --env-file makes wrangler read this empty file in place of .dev.vars, so a developer's
-  // .dev.vars cannot change what this test runs against.
-  const emptyEnvFile = path.join(workDir, 'empty.env')
-  await writeFile(emptyEnvFile, '')
-  server = await startDev(
-    [
-      '--persist-to',
-      persistDir,
-      '--env-file',
-      emptyEnvFile,
-      '--show-interactive-dev-session=false',
-      '--var',
-      `JWKS:${JSON.stringify({ keys: [jwk] })}`,
-      '--var',
-      `JWT_ISSUER:${ISSUER}`,
-      '--var',
-      `JWT_AUDIENCE:${AUDIENCE}`,
-      '--var',
-      `SECRET_PEPPER:${pepper}`,
-    ],
-    logDir,
+  server = await startWorkerDev(
+    { keys: [jwk], issuer: ISSUER, audience: AUDIENCE, pepper },
+    { workDir, persistDir, logDir },
   )
 })
 
