@@ -111,7 +111,20 @@ function base64url(value) {
  */
 function requestKinds(sign, credentials) {
   const bearer = (token) => ({ authorization: `Bearer ${token}` })
-  const json = { 'content-type': 'application/json' }
+
+  /**
+   * Returns a `build` function whose every call signs a new token with `sign(token)` for the
+   * Authorization header. `contentType` sets the Content-Type header, and `path`, `method` and
+   * `body` pass through unchanged, so each must be a value that can be sent more than once.
+   */
+  const signed =
+    ({ token, contentType, ...request } = {}) =>
+    async () => {
+      const headers = bearer(await sign(token))
+      if (contentType !== undefined) headers['content-type'] = contentType
+      return { ...request, headers }
+    }
+
   const rawX = credentials.jwk.x
   const hmacToken = async () => {
     const input = `${base64url({ alg: 'HS256', kid: KID })}.${base64url({ sub: DEMO.ownerId })}`
@@ -140,16 +153,13 @@ function requestKinds(sign, credentials) {
       name: 'rotate',
       weight: 24,
       status: 200,
-      build: async () => ({ headers: bearer(await sign()) }),
+      build: signed(),
     },
     {
       name: 'rotate with a JSON body',
       weight: 6,
       status: 200,
-      build: async () => ({
-        headers: { ...bearer(await sign()), ...json },
-        body: '{"revoke_previous":true}',
-      }),
+      build: signed({ contentType: 'application/json', body: '{"revoke_previous":true}' }),
     },
     { name: 'no Authorization', weight: 4, status: 401, build: async () => ({}) },
     {
@@ -168,15 +178,13 @@ function requestKinds(sign, credentials) {
       name: 'token of an untrusted key',
       weight: 4,
       status: 401,
-      build: async () => ({
-        headers: bearer(await sign({ key: credentials.stranger.privateKey })),
-      }),
+      build: signed({ token: { key: credentials.stranger.privateKey } }),
     },
     {
       name: 'expired token',
       weight: 3,
       status: 401,
-      build: async () => ({ headers: bearer(await sign({ claims: { iat: 1, exp: 2 } })) }),
+      build: signed({ token: { claims: { iat: 1, exp: 2 } } }),
     },
     {
       name: 'alg none',
@@ -202,15 +210,13 @@ function requestKinds(sign, credentials) {
       name: 'oversized token',
       weight: 2,
       status: 401,
-      build: async () => ({ headers: bearer(await sign({ claims: { pad: rawX.repeat(250) } })) }),
+      build: signed({ token: { claims: { pad: rawX.repeat(250) } } }),
     },
     {
       name: 'token without the scope',
       weight: 3,
       status: 403,
-      build: async () => ({
-        headers: bearer(await sign({ claims: { scope: 'secret:refresh_all' } })),
-      }),
+      build: signed({ token: { claims: { scope: 'secret:refresh_all' } } }),
     },
     {
       name: 'token of another client',
@@ -222,7 +228,7 @@ function requestKinds(sign, credentials) {
       name: 'user without the role',
       weight: 3,
       status: 403,
-      build: async () => ({ headers: bearer(await sign({ claims: { sub: DEMO.otherUserId } })) }),
+      build: signed({ token: { claims: { sub: DEMO.otherUserId } } }),
     },
     {
       name: 'unknown client',
@@ -240,65 +246,52 @@ function requestKinds(sign, credentials) {
       name: 'SQL in the id',
       weight: 2,
       status: 422,
-      build: async () => ({
+      build: signed({
         path: `/admin/clients/${encodeURIComponent("' OR '1'='1' --")}/refresh_secret`,
-        headers: bearer(await sign()),
       }),
     },
     {
       name: 'invalid percent-encoding',
       weight: 1,
       status: 422,
-      build: async () => ({
-        path: '/admin/clients/%E0%A4%A/refresh_secret',
-        headers: bearer(await sign()),
-      }),
+      build: signed({ path: '/admin/clients/%E0%A4%A/refresh_secret' }),
     },
     {
       name: 'id of 2000 characters',
       weight: 1,
       status: 422,
-      build: async () => ({
-        path: `/admin/clients/${'a'.repeat(2000)}/refresh_secret`,
-        headers: bearer(await sign()),
-      }),
+      build: signed({ path: `/admin/clients/${'a'.repeat(2000)}/refresh_secret` }),
     },
     {
       name: 'trailing slash',
       weight: 1,
       status: 404,
-      build: async () => ({ path: `${ROUTE}/`, headers: bearer(await sign()) }),
+      build: signed({ path: `${ROUTE}/` }),
     },
     {
       name: 'doubled slash',
       weight: 1,
       status: 404,
-      build: async () => ({
-        path: ROUTE.replace('/clients/', '/clients//'),
-        headers: bearer(await sign()),
-      }),
+      build: signed({ path: ROUTE.replace('/clients/', '/clients//') }),
     },
     ...['GET', 'PUT', 'DELETE', 'OPTIONS', 'HEAD'].map((method) => ({
       name: `method ${method}`,
       weight: 1,
       status: 405,
-      build: async () => ({ method, headers: bearer(await sign()) }),
+      build: signed({ method }),
     })),
     {
       name: 'malformed JSON',
       weight: 2,
       status: 400,
-      build: async () => ({
-        headers: { ...bearer(await sign()), ...json },
-        body: '{"revoke_previous":',
-      }),
+      build: signed({ contentType: 'application/json', body: '{"revoke_previous":' }),
     },
     {
       name: 'form body',
       weight: 1,
       status: 415,
-      build: async () => ({
-        headers: { ...bearer(await sign()), 'content-type': 'application/x-www-form-urlencoded' },
+      build: signed({
+        contentType: 'application/x-www-form-urlencoded',
         body: 'revoke_previous=true',
       }),
     },
@@ -306,26 +299,20 @@ function requestKinds(sign, credentials) {
       name: 'unknown body field',
       weight: 1,
       status: 422,
-      build: async () => ({
-        headers: { ...bearer(await sign()), ...json },
-        body: '{"secret":"mine"}',
-      }),
+      build: signed({ contentType: 'application/json', body: '{"secret":"mine"}' }),
     },
     {
       name: 'body of 20 KiB',
       weight: 2,
       status: 413,
-      build: async () => ({
-        headers: { ...bearer(await sign()), ...json },
-        body: `{}${' '.repeat(20 * 1024)}`,
-      }),
+      build: signed({ contentType: 'application/json', body: `{}${' '.repeat(20 * 1024)}` }),
     },
     {
       name: 'chunked body of 24 KiB',
       weight: 2,
       status: 413,
       build: async () => ({
-        headers: { ...bearer(await sign()), ...json },
+        headers: { ...bearer(await sign()), 'content-type': 'application/json' },
         // Small enough to be sent in full before the early 413 closes the connection.
         body: stream(Buffer.alloc(24 * 1024, 0x20)),
       }),
