@@ -4,13 +4,14 @@
 
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { exportJWK, generateKeyPair, type JWK } from 'jose'
 import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type DevServer, PROJECT_ROOT, startDev } from './wrangler'
+import { startWorkerDev } from './worker-dev'
+import { type DevServer, PROJECT_ROOT } from './wrangler'
 
 const CHROMIUM = '/usr/bin/chromium'
 const SCREENSHOT = path.join(PROJECT_ROOT, 'test-artifacts', 'docs-page.png')
@@ -35,26 +36,14 @@ beforeAll(async () => {
   const { publicKey } = await generateKeyPair('ES256', { extractable: true })
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'docs', alg: 'ES256', use: 'sig' }
 
-  // An empty --env-file keeps a developer's .dev.vars out of this run.
-  const emptyEnvFile = path.join(workDir, 'empty.env')
-  await writeFile(emptyEnvFile, '')
-  server = await startDev(
-    [
-      '--persist-to',
-      path.join(workDir, 'state'),
-      '--env-file',
-      emptyEnvFile,
-      '--show-interactive-dev-session=false',
-      '--var',
-      `JWKS:${JSON.stringify({ keys: [jwk] })}`,
-      '--var',
-      'JWT_ISSUER:https://issuer.docs.test',
-      '--var',
-      'JWT_AUDIENCE:refresh-secret-docs',
-      '--var',
-      `SECRET_PEPPER:${randomBytes(32).toString('base64url')}`,
-    ],
-    path.join(workDir, 'logs'),
+  server = await startWorkerDev(
+    {
+      keys: [jwk],
+      issuer: 'https://issuer.docs.test',
+      audience: 'refresh-secret-docs',
+      pepper: randomBytes(32).toString('base64url'),
+    },
+    { workDir, persistDir: path.join(workDir, 'state'), logDir: path.join(workDir, 'logs') },
   )
 })
 
