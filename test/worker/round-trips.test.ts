@@ -436,7 +436,7 @@ describe('JWKS fetches', () => {
     expect(fetched).toHaveLength(1)
   })
 
-  it('requests waiting on a failed first fetch answer 503 and the next one refetches', async () => {
+  it('failed first fetch: waiters get 503, next request refetches', async () => {
     const url = uniqueKeySetUrl('cold-failure')
     const fetched: string[] = []
     let failing = true
