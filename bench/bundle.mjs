@@ -4,8 +4,8 @@ import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 import { ROOT, WORKERD_BUILD_OPTIONS } from './runtime.mjs'
 
-// The floor Worker imports Hono's default preset; the Worker imports `hono/tiny`, whose router is
-// smaller. Building the floor with the same preset shows how much of the ratio that choice makes.
+// The floor Worker imports Hono's default preset, and the Worker imports `hono/tiny`, whose router
+// is smaller. Building the floor with the same preset shows how much of the ratio that choice makes.
 const TINY_HONO = {
   name: 'floor-on-hono-tiny',
   setup(builder) {

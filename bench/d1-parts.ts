@@ -45,7 +45,7 @@ async function captureRotationBatch(clientId: string, userId: string) {
 }
 
 /**
- * The least D1 work of a durable, audited rotation: one batch that writes the new hash by
+ * Runs the least D1 work of a durable, audited rotation: one batch that writes the new hash by
  * primary key and inserts one audit row, with no authorization check, grace period or replay.
  */
 function durableFloor(db: D1Database, clientId: string, userId: string) {

@@ -1,5 +1,5 @@
 import { cors } from 'hono/cors'
-// hono/tiny routes with PatternRouter, the smallest of Hono's routers; a handful of routes needs no more.
+// hono/tiny routes with PatternRouter, the smallest of Hono's routers, which suffices for two paths.
 import { Hono } from 'hono/tiny'
 import type { Config } from './config.ts'
 import type { AppEnv } from './context.ts'

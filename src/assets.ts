@@ -20,7 +20,7 @@ export interface StaticAsset {
 }
 
 // Both files change only with a deployment, so caches may keep them for five minutes. The asset
-// server answers other methods with 405 and these same headers, so `Allow` names the two it serves.
+// server rejects other methods with 405 and these same headers, so `Allow` lists GET and HEAD.
 const COMMON_HEADERS = {
   'Cache-Control': 'public, max-age=300',
   'X-Content-Type-Options': 'nosniff',

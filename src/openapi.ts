@@ -816,7 +816,7 @@ The signature must verify against the issuer's key set with an allowed asymmetri
   },
 }
 
-/** Serializes the document as public/openapi.json holds it and GET /openapi.json serves it. */
+/** Serializes the document as public/openapi.json contains it and GET /openapi.json serves it. */
 export function serializeOpenApiDocument(document: OpenApiDocument = OPENAPI_DOCUMENT): string {
   return `${JSON.stringify(document, null, 2)}\n`
 }

@@ -106,9 +106,9 @@ export interface ServeOptions {
 }
 
 /**
- * Answers a request for an asset's path as Workers Static Assets does, before the Worker runs:
- * GET and HEAD get the file, other methods 405 with an empty body. Returns undefined for every
- * other path.
+ * Serves a request for an asset's path as Workers Static Assets does, before the Worker runs.
+ * GET and HEAD get the file, and other methods get 405 with an empty body. Returns undefined for
+ * every other path.
  */
 export function serveStaticAsset(
   request: Request,
